@@ -1,0 +1,99 @@
+"""Atomic files, parquet tables and the DuckDB catalog under the data directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
+    """Atomically write a parquet file (loadable with ``datasets.load_dataset("parquet")``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_parquet(path: Path) -> pl.DataFrame | None:
+    return pl.read_parquet(path) if path.exists() else None
+
+
+class Catalog:
+    """The DuckDB file that exposes every table the pipeline writes.
+
+    Corpora stay parquet files; the catalog holds views over them plus small report tables, so
+    ``duckdb data/catalog.duckdb`` answers questions across the whole lineage.
+    """
+
+    def __init__(self, path: Path, lock_timeout_s: float = 60.0) -> None:
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting while another process holds its write lock."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def register_parquet_view(self, name: str, pattern: Path | str) -> None:
+        """(Re)create view ``name`` over parquet file(s) matching ``pattern``."""
+        with self.connect() as con:
+            con.execute(
+                f'CREATE OR REPLACE VIEW "{name}" AS '
+                f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+            )
+
+    def replace_table(self, name: str, frame: pl.DataFrame) -> None:
+        """Swap table ``name`` for ``frame`` in one transaction."""
+        arrow = frame.to_arrow()
+        with self.connect() as con:
+            con.register("incoming", arrow)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+
+    def query(self, sql: str) -> pl.DataFrame:
+        with self.connect(read_only=True) as con:
+            return pl.from_arrow(con.sql(sql).to_arrow_table())
