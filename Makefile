@@ -1,0 +1,48 @@
+# vazhi_assets: `make demo` sets everything up and materializes the demo; `make test` tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export VAZHI_DATA_DIR ?= $(CURDIR)/data
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-deps python-deps vendor-text demo test lint dev bench clean
+
+setup: system-deps python-deps vendor-text
+
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$VAZHI_CHROMIUM" ]; then \
+	  echo "installing Debian chromium"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
+	fi
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
+
+$(PY):
+	python3 -m venv $(VENV)
+
+python-deps: $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+
+vendor-text: python-deps
+	$(PY) -m vazhi_assets.textsources
+
+demo: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(PY) -m vazhi_assets.demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: python-deps
+	$(VENV)/bin/ruff check vazhi_assets vazhi_assets_tests benchmarks
+
+dev: python-deps
+	mkdir -p $(DAGSTER_HOME)
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: python-deps
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) benchmarks/cleaning_throughput.py
+
+clean:
+	rm -rf $(VAZHI_DATA_DIR) $(DAGSTER_HOME)

@@ -1,0 +1,47 @@
+"""Readers honour blocking checks: data whose checks failed is never consumed later.
+
+Dagster stops downstream steps in the run where a blocking check fails, but the checked asset
+has already been written. Every asset that reads an upstream table calls
+:func:`require_passing_checks` first, so a later run cannot silently pick the bad data up.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus,
+)
+
+
+class UpstreamCheckFailed(dg.Failure):
+    """An upstream asset's blocking check failed or never ran on its latest materialization."""
+
+
+def require_passing_checks(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+    asset_key: dg.AssetKey,
+    check_names: list[str],
+) -> None:
+    instance = context.instance
+    latest = instance.get_latest_materialization_event(asset_key)
+    if latest is None:
+        raise UpstreamCheckFailed(f"{asset_key.to_user_string()} has never been materialized")
+    keys = [dg.AssetCheckKey(asset_key, name) for name in check_names]
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    problems = []
+    for key in keys:
+        record = records.get(key)
+        if record is None or record.run_id != latest.run_id:
+            problems.append(f"{key.name}: not evaluated on the latest materialization")
+        elif record.status == AssetCheckExecutionRecordStatus.FAILED:
+            problems.append(f"{key.name}: FAILED in run {record.run_id[:8]}")
+        elif record.status != AssetCheckExecutionRecordStatus.SUCCEEDED:
+            problems.append(f"{key.name}: {record.status.value}")
+    if problems:
+        raise UpstreamCheckFailed(
+            description=(
+                f"refusing to read {asset_key.to_user_string()}: "
+                + "; ".join(problems)
+                + ". Fix the data or the filters and materialize it again."
+            )
+        )
