@@ -8,20 +8,20 @@ from vazhi_assets.corpus import assets as corpus
 from vazhi_assets.crawl import assets as crawl
 from vazhi_assets.resources import DemoSite, VazhiStorage
 
-defs = dg.Definitions(
-    assets=[
-        crawl.raw_crawl,
-        corpus.cleaned_urdu_corpus,
-        corpus.cleaned_tamil_corpus,
-        corpus.english_replay,
-        corpus.deduplicated_corpus,
-        corpus.pretraining_mix,
-        corpus.cleaning_report,
-    ],
-    asset_checks=[
-        *corpus.corpus_checks,
-        corpus.no_exact_duplicates,
-        corpus.retention_within_bounds,
-    ],
-    resources={"storage": VazhiStorage(), "demo_site": DemoSite()},
-)
+ALL_ASSETS = [
+    crawl.raw_crawl,
+    corpus.cleaned_urdu_corpus,
+    corpus.cleaned_tamil_corpus,
+    corpus.english_replay,
+    corpus.deduplicated_corpus,
+    corpus.pretraining_mix,
+    corpus.cleaning_report,
+]
+ALL_CHECKS = [
+    *corpus.corpus_checks,
+    corpus.no_exact_duplicates,
+    corpus.retention_within_bounds,
+]
+RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite()}
+
+defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=RESOURCES)

@@ -25,16 +25,12 @@ def _instance() -> dg.DagsterInstance:
 
 
 def run_demo(sources: list[str] | None = None) -> int:
-    from vazhi_assets.definitions import defs
+    from vazhi_assets.crawl.assets import raw_crawl
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, RESOURCES
 
     instance = _instance()
-    repo = defs.get_repository_def()
-    all_assets = list(repo.assets_defs_by_key.values())
-    checks = list(repo.asset_checks_defs_by_key.values()) if hasattr(
-        repo, "asset_checks_defs_by_key") else []
-    raw_crawl = defs.get_assets_def("raw_crawl")
     partitions = sources or raw_crawl.partitions_def.get_partition_keys()
-    resources = defs.resources
+    resources = RESOURCES
     timings: list[tuple[str, float, bool]] = []
     for key in partitions:
         started = time.monotonic()
@@ -46,7 +42,7 @@ def run_demo(sources: list[str] | None = None) -> int:
     started = time.monotonic()
     downstream = dg.AssetSelection.all() - dg.AssetSelection.assets(raw_crawl)
     result = dg.materialize(
-        [*all_assets, *checks], selection=downstream, instance=instance, resources=resources,
+        [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=resources,
         raise_on_error=False,
     )
     timings.append(("corpus assets + checks", time.monotonic() - started, result.success))
