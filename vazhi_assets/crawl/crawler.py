@@ -83,6 +83,8 @@ def _error_kind(message: str | None, status: int | None) -> str:
         return "timeout"
     if "download" in text:
         return "not_html"
+    if "anti-bot" in text:
+        return "antibot_flagged"
     if status and status >= 400:
         return f"http_{status}"
     if "too large" in text:
