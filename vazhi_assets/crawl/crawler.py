@@ -79,17 +79,47 @@ def _error_kind(message: str | None, status: int | None) -> str:
     text = (message or "").lower()
     if "robots" in text:
         return "robots_disallowed"
-    if "timeout" in text or "timed out" in text:
-        return "timeout"
-    if "download" in text:
-        return "not_html"
-    if "anti-bot" in text:
-        return "antibot_flagged"
     if status and status >= 400:
         return f"http_{status}"
-    if "too large" in text:
-        return "too_large"
-    return "fetch_failed" if message else "empty"
+    for needle, kind in (
+        ("timeout", "timeout"),
+        ("content type", "not_html"),
+        ("too large", "too_large"),
+        ("empty", "empty"),
+        ("anti-bot", "antibot_flagged"),
+    ):
+        if needle in text:
+            return kind
+    return "fetch_failed"
+
+
+TRANSIENT_ERRORS = ("has been closed", "Target closed", "net::ERR_ABORTED")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _short_error(message: str | None) -> str | None:
+    """The informative line of a crawl4ai error (it appends code context and call logs)."""
+    if not message:
+        return None
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Page.goto:", "net::")):
+            return line[:300]
+    return lines[0][:300] if lines else None
+
+
+def _content_type_problem(content_type: str | None) -> str | None:
+    """Why a response is not usable text, judged from its Content-Type header."""
+    if not content_type:
+        return None
+    mime = content_type.split(";")[0].strip().lower()
+    if mime in HTML_TYPES:
+        return None
+    if mime == "text/plain":
+        if "charset=" in content_type.lower():
+            return None
+        return "unsupported content type: text/plain without a charset (encoding unknown)"
+    return f"unsupported content type: {mime}"
 
 
 def _page_row(source: Source, url: str, depth: int, result: object, html_dir: Path) -> dict:
@@ -99,8 +129,11 @@ def _page_row(source: Source, url: str, depth: int, result: object, html_dir: Pa
     status = getattr(result, "status_code", None)
     headers = getattr(result, "response_headers", None) or {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
-    error = getattr(result, "error_message", None) or None
+    error = _short_error(getattr(result, "error_message", None))
     success = bool(getattr(result, "success", False))
+    type_problem = _content_type_problem(content_type)
+    if type_problem:
+        error, success = type_problem, False
     markdown = getattr(result, "markdown", None)
     raw_md = getattr(markdown, "raw_markdown", None) if markdown is not None else None
     fit_md = getattr(markdown, "fit_markdown", None) if markdown is not None else None
@@ -110,8 +143,8 @@ def _page_row(source: Source, url: str, depth: int, result: object, html_dir: Pa
         raw_md = fit_md = None
         success = False
     ok = success and status == 200 and bool(encoded.strip()) and not error
-    if success and status and status != 200 and not error:
-        error = f"HTTP {status}"
+    if status and status != 200:
+        error = f"HTTP {status}" + (f" ({error})" if error else "")
     if not ok and not error:
         error = "empty page" if not encoded.strip() else "rejected by crawler (success=False)"
     content_hash = hashlib.sha256(encoded).hexdigest() if encoded else None
@@ -201,6 +234,8 @@ async def _crawl(
                 [u for u, _ in batch], config=run_config, dispatcher=dispatcher
             )
             by_url = {getattr(r, "url", None): r for r in results}
+            for url in [u for u, r in by_url.items() if _is_transient(r)]:
+                by_url[url] = await crawler.arun(url, config=run_config)
             for url, depth in batch:
                 result = by_url.get(url)
                 if result is None:
@@ -234,6 +269,11 @@ async def _crawl(
     return rows, stats
 
 
+def _is_transient(result: object) -> bool:
+    message = getattr(result, "error_message", None) or ""
+    return not getattr(result, "success", False) and any(t in message for t in TRANSIENT_ERRORS)
+
+
 def _refusal_kind(message: str) -> str:
     for kind in ("scheme", "host", "path", "resolves", "cannot resolve"):
         if message.startswith(kind) or f" {kind} " in message[:40]:
@@ -252,6 +292,18 @@ def _missing_row(source: Source, url: str, depth: int) -> dict:
     return row
 
 
+def _reset_loop_bound_state() -> None:
+    """Drop crawl4ai's process-wide page lock, which binds to the first event loop using it.
+
+    Without this a second crawl in the same process (another partition run in-process, a test)
+    fails every page with "... is bound to a different event loop".
+    """
+    from crawl4ai.browser_manager import BrowserManager
+
+    BrowserManager._global_pages_lock = None
+    BrowserManager._global_pages_in_use.clear()
+
+
 def crawl_source(
     source: Source,
     *,
@@ -262,6 +314,7 @@ def crawl_source(
 ) -> tuple[pl.DataFrame, CrawlStats]:
     """Crawl ``source`` in a fresh chromium; one row per attempted page, failures included."""
     _setup_crawl4ai_env(state_dir)
+    _reset_loop_bound_state()
     seeds = source.resolve_seeds(demo_site_url)
     with ChromiumProcess(source.allowed_hosts) as chromium:
         rows, stats = asyncio.run(_crawl(source, seeds, chromium.cdp_url, html_dir, progress))
