@@ -141,3 +141,39 @@ def replay_mix(
         ]
     )
     return mix, MixSummary(target_words, words, replay_ratio)
+
+
+def reject_frame(dropped: Iterable[object]) -> pl.DataFrame:
+    """Dropped documents with the step and reason that dropped them (nothing is lost)."""
+    rows = [{k: record.as_dict().get(k) for k in REJECT_SCHEMA} for record in dropped]
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA)
+
+
+def cluster_frame(result: object) -> pl.DataFrame:
+    """One row per near-duplicate cluster: size, the kept doc_id and all members."""
+    rows = result.cluster_rows()
+    return pl.DataFrame(
+        rows,
+        schema={"cluster": pl.Int64(), "size": pl.Int64(), "kept": pl.String(),
+                "members": pl.List(pl.String())},
+    ).rename({"size": "cluster_size"})
+
+
+def dedup_funnel(corpus: pl.DataFrame, exact: object, near: object) -> pl.DataFrame:
+    """Funnel rows (per source) for the two dedup passes, continuing the cleaning funnel."""
+    source_of = dict(zip(corpus["doc_id"], corpus["source"], strict=True))
+    rows = []
+    seen = corpus.group_by("source").agg(n=pl.len())
+    current = dict(zip(seen["source"], seen["n"], strict=True))
+    for order, result in ((100, exact), (101, near)):
+        lost: dict[str, int] = {}
+        for doc, _ in result.dropped:
+            source = source_of.get(doc.doc_id, doc.source)
+            lost[source] = lost.get(source, 0) + 1
+        for source in sorted(current):
+            before = current[source]
+            dropped = lost.get(source, 0)
+            rows.append({"source": source, "step": result.stats.step, "order": order,
+                         "seen": before, "kept": before - dropped, "dropped": dropped})
+            current[source] = before - dropped
+    return pl.DataFrame(rows)

@@ -32,7 +32,8 @@ Urdu (``"ur"``)
     * Arabic yeh ``ي`` U+064A and alef maksura ``ى`` U+0649 become Farsi/Urdu yeh ``ی`` U+06CC
       in every position. Urdu has no dotted-yeh letter of its own: the dots in a medial ``ی`` are
       only its shape, and the hamza seat ``ئ`` is a different code point (U+0626) that is kept.
-      A decomposed ``ی`` + ``ٔ`` (U+06CC U+0654, which NFC does not compose) becomes ``ئ``.
+      ``ی`` + hamza above (U+06CC U+0654) is *not* turned into ``ئ``: it is the izafat spelling
+      of a word ending in ``ی`` (``آزادیٔ فکر`` in the UDHR), not a hamza seat.
     * Arabic kaf ``ك`` U+0643 becomes keheh ``ک`` U+06A9.
     * Arabic heh ``ه`` U+0647 becomes heh goal ``ہ`` U+06C1, and ``ۀ`` U+06C0 becomes ``ۂ``
       U+06C2. Heh doachashmee ``ھ`` U+06BE (aspiration, as in ``بھی``) is never touched and never
@@ -95,7 +96,6 @@ _URDU_TABLE = {
     0x0629: 0x06C3,  # TEH MARBUTA -> TEH MARBUTA GOAL
     **{0x0660 + i: 0x06F0 + i for i in range(10)},  # Arabic-Indic -> Extended (Urdu) digits
 }
-_URDU_SEQUENCES = (("\u06cc\u0654", "\u0626"),)  # ی + hamza above -> ئ (NFC leaves it apart)
 
 # --- Tamil -----------------------------------------------------------------------------------
 _TA_CONSONANT = "\u0b95-\u0bb9"
@@ -124,8 +124,6 @@ def _normalize_urdu(text: str) -> str:
     if _PRESENTATION_FORM.search(text):
         text = _PRESENTATION_FORM.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
     text = text.translate(_URDU_TABLE)
-    for old, new in _URDU_SEQUENCES:
-        text = text.replace(old, new)
     # e.g. ہ + ٔ from a mapped ه + ٔ composes to ۂ only now.
     return unicodedata.normalize("NFC", text)
 
@@ -161,63 +159,97 @@ def normalize_whitespace(text: str) -> str:
 # --- matching key ----------------------------------------------------------------------------
 _KEY_TABLE: dict[int, str | None] | None = None
 _KEY_LETTER_FOLDS = {
-    # Urdu/Arabic letter variants (same folds as normalize_unicode, so the key works on raw text)
-    "\u064a": "\u06cc",
-    "\u0649": "\u06cc",
-    "\u0643": "\u06a9",
-    "\u0647": "\u06c1",
-    "\u0629": "\u06c3",
-    "\u06c0": "\u06c1",
-    "\u06c2": "\u06c1",  # izafat hamza on heh is optional in writing
-    "\u06d3": "\u06d2",  # ۓ -> ے
-    "\u0626": "\u06cc",  # hamza seat yeh: لئے ~ لیے, چاہیئے ~ چاہیے (then یی -> ی)
-    "\u0623": "\u0627",  # أ إ ٱ -> ا
-    "\u0625": "\u0627",
-    "\u0671": "\u0627",
+    # Urdu/Arabic letter variants (as in normalize_unicode, so the key also works on raw text)
+    "\u064a": "\u06cc",  # ي -> ی
+    "\u0649": "\u06cc",  # ى -> ی
+    "\u0643": "\u06a9",  # ك -> ک
+    "\u0647": "\u06c1",  # ه -> ہ
+    "\u0629": "\u06c3",  # ة -> ۃ
+    "\u06d5": "\u06c1",  # ە (decomposed ۀ) -> ہ
+    "\u0671": "\u0627",  # ٱ -> ا
 }
-_KEY_ARABIC_MARKS = [
-    *range(0x064B, 0x0660),  # harakat, shadda, sukun, hamza above/below, …
-    0x0670,  # superscript alef
-    *range(0x06D6, 0x06DD),
-    *range(0x06DF, 0x06E5),
-    0x06E7,
-    0x06E8,
-    *range(0x06EA, 0x06EE),
-]
+_KEY_ARABIC_MARKS = frozenset(
+    [
+        *range(0x064B, 0x0660),  # harakat, shadda, sukun, madda, hamza above/below, …
+        0x0670,  # superscript alef
+        *range(0x06D6, 0x06DD),
+        *range(0x06DF, 0x06E5),
+        0x06E7,
+        0x06E8,
+        *range(0x06EA, 0x06EE),
+    ]
+)
 _KEY_DOUBLE_YEH = re.compile("\u06cc{2,}")
 
 
+def _key_char(ch: str) -> str:
+    """Key form of one character already decomposed (NFKD) and casefolded."""
+    cp = ord(ch)
+    if cp in _KEY_ARABIC_MARKS or cp == 0x0640:
+        return ""
+    if ch in _KEY_LETTER_FOLDS:
+        return _KEY_LETTER_FOLDS[ch]
+    cat = unicodedata.category(ch)
+    if cat[0] in "PSZ" or cat == "Cc":
+        return " "
+    if cat == "Cf":
+        return ""  # ZWNJ/ZWJ, bidi marks, BOM, soft hyphen
+    if cat == "Nd":
+        return str(unicodedata.decimal(ch))
+    return ch
+
+
 def _key_table() -> dict[int, str | None]:
-    """Translation table for ``text_key``, built once (BMP + emoji planes, ~50 ms)."""
+    """Translation table for ``text_key``, built once (BMP + emoji planes, ~0.2 s).
+
+    Every character maps straight to its final key form: its compatibility decomposition
+    (NFKD: presentation forms, full-width forms, ligatures, ``آ`` → ``ا`` + madda, ``ئ`` → ``ي``
+    + hamza, Tamil ``ொ`` → ``ெ`` + ``ா``), casefolded, with every resulting character folded by
+    ``_key_char``. One ``str.translate`` then does the work of NFKC + folding, without paying
+    for NFKC on Tamil text (whose vowel signs make the normalisation quick-check fail).
+    """
     global _KEY_TABLE
     if _KEY_TABLE is None:
         table: dict[int, str | None] = {}
         for cp in [*range(0x10000), *range(0x1F000, 0x1FB00)]:
             ch = chr(cp)
-            cat = unicodedata.category(ch)
-            if cat[0] in "PSZ" or cat == "Cc":
-                table[cp] = " "
-            elif cat == "Cf" or cat == "Lm" and cp == 0x0640:
-                table[cp] = None  # ZWNJ/ZWJ/bidi/BOM/soft hyphen; tatweel
-            elif cat == "Nd":
-                table[cp] = str(unicodedata.decimal(ch))
-        for src, dst in _KEY_LETTER_FOLDS.items():
-            table[ord(src)] = dst
-        for cp in _KEY_ARABIC_MARKS:
-            table[cp] = None
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            decomposed = unicodedata.normalize("NFKD", ch).casefold()
+            out = "".join(_key_char(c) for c in decomposed)
+            if out != ch:
+                table[cp] = out or None
         _KEY_TABLE = table
     return _KEY_TABLE
+
+
+_WORD_KEYS: dict[str, str] = {}
+_WORD_KEYS_MAX = 500_000
+
+
+def _word_key(word: str) -> str:
+    """Key of one whitespace-free token (cached: word frequencies are Zipfian, so most tokens of
+    a corpus are looked up, not recomputed)."""
+    key = _WORD_KEYS.get(word)
+    if key is None:
+        key = word.casefold().translate(_key_table())
+        if "\u06cc\u06cc" in key:
+            key = _KEY_DOUBLE_YEH.sub("\u06cc", key)
+        key = " ".join(key.split())
+        if len(_WORD_KEYS) >= _WORD_KEYS_MAX:
+            _WORD_KEYS.clear()
+        _WORD_KEYS[word] = key
+    return key
 
 
 def text_key(text: str) -> str:
     """Lossy key for matching: equal keys mean "the same text" for deduplication.
 
-    NFKC, casefold, every digit to ASCII, punctuation/symbols to spaces, format characters
-    (ZWNJ/ZWJ, bidi marks, tatweel) removed, Arabic diacritics removed, Urdu letter variants and
-    the optional hamza spellings folded (``لئے``/``لیے``, ``آزادیٔ``/``آزادی``), whitespace
-    collapsed to single spaces. Tamil vowel signs and pulli are kept (they are letters).
+    Casefold, compatibility-decompose (NFKD) every character, every digit to ASCII,
+    punctuation/symbols to spaces, format characters (ZWNJ/ZWJ, bidi marks) and tatweel
+    removed, Arabic diacritics, madda and hamza marks removed, Urdu letter variants folded (so
+    ``لئے``/``لیے``, ``چاہیئے``/``چاہیے``, ``آزادیٔ``/``آزادی``, ``ك``/``ک`` match), whitespace
+    collapsed to single spaces. Tamil vowel signs and pulli are kept (in decomposed order).
+    The key is for comparing, never for display. Computed word by word with a cache.
     """
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_key_table())
-    if "\u06cc\u06cc" in text:
-        text = _KEY_DOUBLE_YEH.sub("\u06cc", text)
-    return " ".join(text.split())
+    return " ".join(filter(None, map(_word_key, text.split())))
