@@ -1,6 +1,5 @@
 """The one Dagster ``Definitions`` of vazhi_assets."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -139,9 +139,9 @@ def test_markdown_to_text_on_crawl4ai_style_markdown():
         assert gone not in text, gone
     lines = text.split("\n")
     assert "انسانی حقوق کا عالمی منشور" in lines  # heading without hashes
-    # A navigation line stays one line (link text only); removing it is the job of the
-    # per-source repeated-line step.
-    assert "صفحہ اول | خبریں" in lines
+    # A line made only of links (a menu, a headline list) is navigation and goes.
+    assert "صفحہ اول | خبریں" not in lines and "صفحہ اول" not in text
+    assert step.stats.edits["md:link_only_line"] >= 1
     assert "دفعہ ۱۔ " + UR_ART1 + " مزید" in lines  # emphasis and link target gone, text kept
     assert UR_ART3 in lines and UR_ART26 in lines and UR_ART21 in lines  # bullets, quote
     assert "دفعہ عنوان" in lines and "۲۱ حکومت میں حصہ" in lines  # table cells, no pipes

@@ -1,6 +1,5 @@
 """Corpus assets: cleaned corpora per language, English replay, dedup, the pretraining mix."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl
@@ -309,7 +308,7 @@ def cleaning_report(context: dg.AssetExecutionContext, storage: VazhiStorage) ->
     for name in ("cleaned_urdu_corpus", "cleaned_tamil_corpus", "english_replay"):
         part = storage.read_table("cleaning_funnel", name)
         if part is not None:
-            parts.append(part)
+            parts.append(part.select(report.FUNNEL_COLUMNS))
     dedup = storage.read_table("dedup_funnel")
     if dedup is not None:
         parts.append(dedup)

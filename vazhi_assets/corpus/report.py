@@ -13,24 +13,24 @@ FUNNEL_COLUMNS = ["source", "step", "order", "seen", "kept", "dropped"]
 def crawl_funnel(pages: pl.DataFrame) -> pl.DataFrame:
     """Funnel rows for the crawl itself: pages attempted and pages fetched fine."""
     counts = pages.group_by("source").agg(
-        attempted=pl.len(), ok=pl.col("ok").sum().cast(pl.Int64)
+        attempted=pl.len().cast(pl.Int64), ok=pl.col("ok").sum().cast(pl.Int64)
     )
+    counts_cols = ("order", "seen", "kept", "dropped")
+    crawled = counts.select("source", step=pl.lit("crawled"), order=pl.lit(-2),
+                            seen=pl.col("attempted"), kept=pl.col("attempted"), dropped=pl.lit(0))
+    fetched = counts.select("source", step=pl.lit("fetched_ok"), order=pl.lit(-1),
+                            seen=pl.col("attempted"), kept=pl.col("ok"),
+                            dropped=pl.col("attempted") - pl.col("ok"))
     return pl.concat(
-        [
-            counts.select("source", step=pl.lit("crawled"), order=pl.lit(-2),
-                          seen=pl.col("attempted"), kept=pl.col("attempted"), dropped=pl.lit(0)),
-            counts.select("source", step=pl.lit("fetched_ok"), order=pl.lit(-1),
-                          seen=pl.col("attempted"), kept=pl.col("ok"),
-                          dropped=pl.col("attempted") - pl.col("ok")),
-        ]
-    ).with_columns(pl.col(c).cast(pl.Int64) for c in ("order", "seen", "kept", "dropped"))
+        [f.with_columns(pl.col(c).cast(pl.Int64) for c in counts_cols) for f in (crawled, fetched)]
+    )
 
 
 def assemble_funnel(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """Stack funnel parts and add each step's retention relative to the fetched pages."""
+    counts = ("order", "seen", "kept", "dropped")
     funnel = pl.concat(
-        [p.select(FUNNEL_COLUMNS).with_columns(pl.col(c).cast(pl.Int64)
-                                               for c in ("order", "seen", "kept", "dropped"))
+        [p.select(FUNNEL_COLUMNS).with_columns(pl.col(c).cast(pl.Int64) for c in counts)
          for p in parts],
         how="vertical_relaxed",
     ).sort("source", "order")

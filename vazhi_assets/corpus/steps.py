@@ -231,6 +231,13 @@ def _join_lines(lines: Iterable[str]) -> str:
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]")
 _LINK = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)")
+# A line that is nothing but links (a menu, a list of headlines), optionally with a list marker
+# and a trailing date or count: navigation, not prose.
+_LINK_ONLY_LINE = re.compile(
+    r"^\s*(?:[-*+•]|\d+[.)])?\s*"
+    r"(?:\[[^\]]*\]\((?:[^()]|\([^)]*\))*\)\s*[|·•,،/-]?\s*)+"
+    r"[0-9\u0660-\u0669\u06f0-\u06f9\s/:.,-]*$"
+)
 _REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 _REF_DEF = re.compile(r"^\s*\[[^\]]+\]:\s*\S+")
 _AUTOLINK = re.compile(r"<(?:https?://|mailto:|www\.)[^>]*>", re.I)
@@ -294,6 +301,9 @@ class MarkdownToText(Step):
             if _RULE_OR_SETEXT.match(line):
                 counts["rule"] += 1
                 out.append("")
+                continue
+            if _LINK_ONLY_LINE.match(line):
+                counts["link_only_line"] += 1
                 continue
             line = _HTML_BREAK.sub("\n", line)
             line, n = _IMAGE.subn("", line)
@@ -364,20 +374,22 @@ BOILERPLATE_BY_LANGUAGE: dict[str, list[str]] = {
         r"all rights reserved\.?$",
         r"^(?:share|share this|share on|follow us|subscribe)(?:\s+(?:on|to|us))?\s*(?:[:!|]|$)",
         r"^(?:read more|read also|see also|also read|click here|continue reading)\b.{0,40}$",
+        r"^(?:read more|read also|see also|also read)\s*:",
         r"\b(?:we use cookies|cookie policy|accept (?:all )?cookies|privacy policy)\b",
         r"^(?:home|menu|search|login|log in|sign in|sign up|register)(?:\s*[|/>»]\s*\S+)*$",
         r"^(?:previous|next)\s+(?:post|article|page)\b",
         r"^(?:leave a (?:reply|comment)|post a comment|add comment)\b",
     ],
     "ur": [
-        r"^(?:یہ بھی پڑھیں|مزید پڑھیں|یہ بھی دیکھیں|مزید دیکھیں)",
+        r"^(?:یہ بھی پڑھیں|یہ بھی پڑھیے|مزید پڑھیں|مزید پڑھیے|یہ بھی دیکھیں|مزید دیکھیں)",
         r"(?:جملہ حقوق محفوظ|تمام حقوق محفوظ)",
         r"^(?:ہمیں فالو کریں|ہمیں فیس بک پر|فالو کریں|شیئر کریں|سبسکرائب کریں)",
         r"^(?:اپنی رائے دیں|تبصرہ کریں|اپنا تبصرہ)",
         r"^(?:اشتہار|سپانسرڈ)$",
     ],
     "ta": [
-        r"^(?:இதையும் படிக்க|இதையும் படிங்க|மேலும் படிக்க|மேலும் செய்திகள்|இவற்றையும் படிக்க)",
+        r"^(?:இதையும் படிக்க|இதையும் படிங்க|மேலும் படிக்க|மேலும் வாசிக்க|மேலும் செய்திகள்|"
+        r"இவற்றையும் படிக்க)",
         r"(?:அனைத்து உரிமைகளும் பாதுகாக்கப்பட்டவை|காப்புரிமை)",
         r"^(?:பகிர்|பகிரவும்|பகிருங்கள்|எங்களைப் பின்தொடர)",
         r"^(?:உங்கள் கருத்தை|கருத்து தெரிவிக்க)",
@@ -516,12 +528,12 @@ sun پیر سوموار منگل بدھ جمعرات جمعہ ہفتہ اتوا�
 _TIME_WORDS = """
 am pm a m p gmt utc pkt pst ist hrs hr h min mins minutes minute hours hour seconds sec
 days day weeks week months month years year ago today yesterday
-ء ھ ق بجے صبح شام رات دوپہر منٹ سیکنڈ گھنٹے گھنٹہ گھنٹوں دن دنوں ہفتے مہینے سال پہلے قبل آج کل
-மணி மணிக்கு நிமிடம் நிமிடங்கள் மணிநேரம் நாள் நாட்கள் முன்பு முன் காலை மாலை இரவு இன்று நேற்று
+ء ھ ق بجے صبح شام رات دوپہر سہ پہر منٹ سیکنڈ گھنٹے گھنٹہ گھنٹوں دن دنوں ہفتے مہینے سال پہلے قبل آج کل
+மணி மணிக்கு மதியம் பிற்பகல் முற்பகல் அதிகாலை நிமிடம் நிமிடங்கள் மணிநேரம் நாள் நாட்கள் முன்பு முன் காலை மாலை இரவு இன்று நேற்று
 """
 _DATE_LABELS = """
 published updated posted last modified on at date time edited by
-شائع شدہ ہوا اپ ڈیٹ اپڈیٹ تازہ ترین تاریخ وقت کو پوسٹ کیا گیا
+شائع شدہ ہوا اپ ڈیٹ اپڈیٹ تازہ ترین تاریخ اشاعت وقت کو پوسٹ کیا گیا
 வெளியிடப்பட்டது புதுப்பிக்கப்பட்டது நேரம் தேதி அன்று பதிவு செய்யப்பட்டது வெளியீடு
 """
 _COUNTER_WORDS = """

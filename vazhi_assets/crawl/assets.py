@@ -1,6 +1,5 @@
 """``raw_crawl``: one partition per registry source."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl
