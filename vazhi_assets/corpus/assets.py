@@ -302,7 +302,9 @@ def pretraining_mix(
     description="Retention funnel per source and step (crawl → cleaning steps → dedup) as a "
     "table, a chart and the DuckDB table cleaning_report, beside Qalb's 67.8%.",
 )
-def cleaning_report(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
+def cleaning_report(
+    context: dg.AssetExecutionContext, storage: VazhiStorage
+) -> dg.MaterializeResult:
     pages = storage.read_partitions("raw_crawl", REGISTRY.names)
     parts = [report.crawl_funnel(pl.concat(list(pages.values()), how="vertical_relaxed"))]
     for name in ("cleaned_urdu_corpus", "cleaned_tamil_corpus", "english_replay"):

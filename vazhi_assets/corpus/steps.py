@@ -528,8 +528,10 @@ sun پیر سوموار منگل بدھ جمعرات جمعہ ہفتہ اتوا�
 _TIME_WORDS = """
 am pm a m p gmt utc pkt pst ist hrs hr h min mins minutes minute hours hour seconds sec
 days day weeks week months month years year ago today yesterday
-ء ھ ق بجے صبح شام رات دوپہر سہ پہر منٹ سیکنڈ گھنٹے گھنٹہ گھنٹوں دن دنوں ہفتے مہینے سال پہلے قبل آج کل
-மணி மணிக்கு மதியம் பிற்பகல் முற்பகல் அதிகாலை நிமிடம் நிமிடங்கள் மணிநேரம் நாள் நாட்கள் முன்பு முன் காலை மாலை இரவு இன்று நேற்று
+ء ھ ق بجے صبح شام رات دوپہر سہ پہر
+منٹ سیکنڈ گھنٹے گھنٹہ گھنٹوں دن دنوں ہفتے مہینے سال پہلے قبل آج کل
+மணி மணிக்கு மதியம் பிற்பகல் முற்பகல் அதிகாலை நிமிடம் நிமிடங்கள் மணிநேரம்
+நாள் நாட்கள் முன்பு முன் காலை மாலை இரவு இன்று நேற்று
 """
 _DATE_LABELS = """
 published updated posted last modified on at date time edited by
