@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export VAZHI_DATA_DIR ?= $(CURDIR)/data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps python-deps vendor-text demo test lint dev bench clean
+.PHONY: setup system-deps python-deps vendor-text demo test lint dev backfill bench clean
 
 setup: system-deps python-deps vendor-text
 
@@ -26,8 +26,10 @@ python-deps: $(PY)
 vendor-text: python-deps
 	$(PY) -m vazhi_assets.textsources
 
-demo: setup
-	mkdir -p $(DAGSTER_HOME)
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME) && touch $@
+
+demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m vazhi_assets.demo
 
 test: setup
@@ -36,9 +38,13 @@ test: setup
 lint: python-deps
 	$(VENV)/bin/ruff check vazhi_assets vazhi_assets_tests benchmarks
 
-dev: python-deps
-	mkdir -p $(DAGSTER_HOME)
+dev: python-deps $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# Re-crawl one source (one partition of raw_crawl): make backfill SOURCE=tamil_news
+backfill: python-deps $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster asset materialize -m vazhi_assets.definitions \
+	  --select raw_crawl --partition $(SOURCE)
 
 bench: python-deps
 	$(PY) -m pip install -q -e '.[dev,bench]'
