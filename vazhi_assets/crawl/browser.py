@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -60,7 +61,7 @@ class ChromiumProcess:
         self.startup_timeout_s = startup_timeout_s
         self.port = _free_port()
         self._process: subprocess.Popen[bytes] | None = None
-        self._profile: tempfile.TemporaryDirectory[str] | None = None
+        self._profile: str | None = None
 
     @property
     def cdp_url(self) -> str:
@@ -68,7 +69,7 @@ class ChromiumProcess:
 
     def start(self) -> ChromiumProcess:
         binary = find_chromium()
-        self._profile = tempfile.TemporaryDirectory(prefix="vazhi-chromium-")
+        self._profile = tempfile.mkdtemp(prefix="vazhi-chromium-")
         args = [
             binary,
             "--headless=new",
@@ -82,7 +83,7 @@ class ChromiumProcess:
             "--disable-quic",
             "--remote-debugging-address=127.0.0.1",
             f"--remote-debugging-port={self.port}",
-            f"--user-data-dir={self._profile.name}",
+            f"--user-data-dir={self._profile}",
             f"--host-resolver-rules={host_resolver_rules(self.allowed_hosts)}",
             "about:blank",
         ]
@@ -104,17 +105,26 @@ class ChromiumProcess:
                                  f"{self.startup_timeout_s:.0f} s")
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
+        """Stop chromium and all its helper processes, then remove the throwaway profile."""
+        if self._process is not None:
+            self._signal_group(signal.SIGTERM)
             try:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                self._signal_group(signal.SIGKILL)
                 self._process.wait(timeout=5)
-        self._process = None
-        if self._profile:
-            self._profile.cleanup()
+            self._signal_group(signal.SIGKILL)  # helpers that outlived the browser process
+            self._process = None
+        if self._profile is not None:
+            # helpers may still be flushing into the profile: never let cleanup fail a crawl
+            shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self._process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def __enter__(self) -> ChromiumProcess:
         return self.start()
