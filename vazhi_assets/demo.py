@@ -31,19 +31,20 @@ def run_demo(sources: list[str] | None = None) -> int:
     instance = _instance()
     partitions = sources or raw_crawl.partitions_def.get_partition_keys()
     resources = RESOURCES
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     timings: list[tuple[str, float, bool]] = []
     for key in partitions:
         started = time.monotonic()
         result = dg.materialize(
             [raw_crawl], partition_key=key, instance=instance, resources=resources,
-            raise_on_error=False,
+            run_config=quiet, raise_on_error=False,
         )
         timings.append((f"raw_crawl[{key}]", time.monotonic() - started, result.success))
     started = time.monotonic()
     downstream = dg.AssetSelection.all() - dg.AssetSelection.assets(raw_crawl)
     result = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=resources,
-        raise_on_error=False,
+        run_config=quiet, raise_on_error=False,
     )
     timings.append(("corpus assets + checks", time.monotonic() - started, result.success))
     for name, seconds, ok in timings:
