@@ -1,0 +1,89 @@
+"""Measurements on a model: held-out perplexity, greedy answers, script purity, loops."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from vazhi_assets.corpus.scripts import script_purity
+from vazhi_assets.settings import PACKAGE_DIR
+
+GOLDEN_PROMPTS = PACKAGE_DIR / "data" / "golden_prompts.yaml"
+
+
+def golden_prompts(path: Path = GOLDEN_PROMPTS) -> dict[str, list[str]]:
+    """Prompts per language that every trained model must answer sensibly."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def block_perplexity(model: object, blocks: list[list[int]], batch_size: int = 8) -> float:
+    """exp(mean token negative log-likelihood) over packed blocks."""
+    import torch
+
+    model.eval()
+    total_loss, total_tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(blocks), batch_size):
+            batch = torch.tensor(blocks[start:start + batch_size], dtype=torch.long)
+            out = model(input_ids=batch, labels=batch)
+            tokens = batch.numel() - batch.shape[0]
+            total_loss += float(out.loss) * tokens
+            total_tokens += tokens
+    return math.exp(total_loss / total_tokens) if total_tokens else float("nan")
+
+
+def greedy_answers(
+    model: object, tokenizer: object, prompts: list[str], max_new_tokens: int = 64,
+    stop_ids: list[int] | None = None,
+) -> list[str]:
+    """Deterministic answers to single-turn chat prompts."""
+    import torch
+
+    model.eval()
+    answers = []
+    for prompt in prompts:
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True,
+            return_tensors="pt", return_dict=True,
+        )
+        with torch.no_grad():
+            out = model.generate(
+                **ids, max_new_tokens=max_new_tokens, do_sample=False,
+                eos_token_id=stop_ids or tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id, repetition_penalty=1.0,
+            )
+        new = out[0][ids["input_ids"].shape[1]:]
+        answers.append(tokenizer.decode(new, skip_special_tokens=True).strip())
+    return answers
+
+
+def repetition_loop(text: str, n: int = 3, times: int = 4) -> bool:
+    """True when some word n-gram repeats ``times`` or more (a degenerate loop)."""
+    words = re.findall(r"\w+", text)
+    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return bool(grams) and max(grams.values()) >= times
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    language: str
+    prompt: str
+    answer: str
+    purity: float
+    loop: bool
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.answer.strip()) and not self.loop
+
+
+def check_answers(language: str, prompts: list[str], answers: list[str]) -> list[AnswerCheck]:
+    return [
+        AnswerCheck(language, p, a, round(script_purity(a, language), 4), repetition_loop(a))
+        for p, a in zip(prompts, answers, strict=True)
+    ]

@@ -1,0 +1,122 @@
+"""Render chat samples with the model's chat template and assistant-only loss masks.
+
+Assistant-only masks come from ``apply_chat_template(return_assistant_tokens_mask=True)``, which
+needs ``{% generation %}`` blocks in the template. Stock templates (SmolLM2's, Qwen's, Llama-3's)
+have none; training therefore uses an equivalent template with the blocks added, and
+:func:`templates_agree` proves that it renders exactly the same text as the stock one, so the
+model is trained on what it will see at inference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CHATML_MARKER = "<|im_start|>"
+LLAMA3_MARKER = "<|start_header_id|>"
+_DEFAULT_SYSTEM = re.compile(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", re.DOTALL)
+
+
+class TemplateError(ValueError):
+    """The chat template cannot give assistant-only masks."""
+
+
+def has_generation_markers(template: str | None) -> bool:
+    return bool(template) and "{% generation %}" in template.replace("{%- generation %}",
+                                                                      "{% generation %}")
+
+
+def _chatml_training_template(default_system: str | None) -> str:
+    system = ""
+    if default_system is not None:
+        escaped = default_system.replace("'", "\\'").replace("\n", "\\n")
+        system = (
+            "{%- if loop.first and messages[0]['role'] != 'system' -%}"
+            "{{ '<|im_start|>system\\n" + escaped + "<|im_end|>\\n' }}"
+            "{%- endif -%}"
+        )
+    return (
+        "{%- for message in messages -%}" + system +
+        "{%- if message['role'] == 'assistant' -%}"
+        "{{ '<|im_start|>assistant\\n' }}"
+        "{%- generation -%}{{ message['content'] + '<|im_end|>' }}{%- endgeneration -%}"
+        "{{ '\\n' }}"
+        "{%- else -%}"
+        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+    )
+
+
+def _llama3_training_template() -> str:
+    return (
+        "{{- bos_token -}}"
+        "{%- for message in messages -%}"
+        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+        "{%- if message['role'] == 'assistant' -%}"
+        "{%- generation -%}{{ message['content'] | trim + '<|eot_id|>' }}{%- endgeneration -%}"
+        "{%- else -%}{{ message['content'] | trim + '<|eot_id|>' }}{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}"
+        "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif -%}"
+    )
+
+
+def training_template(stock: str | None) -> str:
+    """A template with ``{% generation %}`` blocks that renders like ``stock``."""
+    if not stock:
+        raise TemplateError("the tokenizer has no chat template")
+    if has_generation_markers(stock):
+        return stock
+    if CHATML_MARKER in stock:
+        match = _DEFAULT_SYSTEM.search(stock.replace("\\n", "\n"))
+        default = match.group(1) if match and "messages[0]" in stock else None
+        return _chatml_training_template(default)
+    if LLAMA3_MARKER in stock:
+        return _llama3_training_template()
+    raise TemplateError(
+        "the chat template has no {% generation %} blocks and is not a known family "
+        "(ChatML, Llama-3): provide a training template or set assistant_only_loss: false"
+    )
+
+
+def templates_agree(tokenizer: object, template: str, samples: list[list[dict]]) -> list[str]:
+    """Samples whose rendering differs between the stock and the training template."""
+    differ = []
+    for messages in samples:
+        stock = tokenizer.apply_chat_template(messages, tokenize=False)
+        ours = tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False)
+        if stock != ours:
+            differ.append(f"stock {stock[:80]!r} != training {ours[:80]!r}")
+    return differ
+
+
+@dataclass(frozen=True)
+class Rendered:
+    input_ids: list[int]
+    assistant_masks: list[int]
+    tokens_before_truncation: int
+    trained_tokens: int
+    assistant_tokens_truncated: int
+
+
+def render(tokenizer: object, messages: list[dict], template: str, max_length: int) -> Rendered:
+    """Token ids and the assistant-only mask of one conversation, truncated to ``max_length``."""
+    out = tokenizer.apply_chat_template(
+        messages,
+        chat_template=template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    ids = list(out["input_ids"])
+    mask = list(out.get("assistant_masks") or [0] * len(ids))
+    kept_ids, kept_mask = ids[:max_length], mask[:max_length]
+    return Rendered(
+        input_ids=kept_ids,
+        assistant_masks=kept_mask,
+        tokens_before_truncation=len(ids),
+        trained_tokens=sum(kept_mask),
+        assistant_tokens_truncated=sum(mask[max_length:]),
+    )

@@ -1,0 +1,122 @@
+"""Tokenize the pretraining mix and pack it into fixed-length blocks, written as parquet shards.
+
+Blocks never mix languages (so held-out perplexity can be read per language), documents are
+joined with the end-of-text token, and the train/val split is decided per document by a hash
+of its id: the same inputs always give the same shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from vazhi_assets.storage import atomic_write_text, write_parquet
+
+BLOCKS_PER_SHARD = 2048
+
+
+def split_of(doc_id: str, val_fraction: float) -> str:
+    """Deterministic train/val assignment of one document."""
+    bucket = int(hashlib.sha1(doc_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if bucket < val_fraction else "train"
+
+
+@dataclass
+class ShardManifest:
+    seq_length: int
+    tokenizer: str
+    separator_token_id: int
+    val_fraction: float
+    blocks: dict[str, int] = field(default_factory=dict)
+    tokens_by_split_language: dict[str, dict[str, int]] = field(default_factory=dict)
+    tokens_by_source: dict[str, int] = field(default_factory=dict)
+    documents_by_split: dict[str, int] = field(default_factory=dict)
+    replay_token_share: float = 0.0
+    dropped_tail_tokens: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: Path) -> ShardManifest:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def pack(
+    token_lists: list[list[int]], seq_length: int, separator: int
+) -> tuple[list[list[int]], int]:
+    """Concatenate documents (each followed by ``separator``) and cut into full blocks.
+
+    Returns the blocks and the number of tail tokens that did not fill a last block.
+    """
+    stream: list[int] = []
+    for ids in token_lists:
+        stream.extend(ids)
+        stream.append(separator)
+    full = len(stream) // seq_length
+    blocks = [stream[i * seq_length:(i + 1) * seq_length] for i in range(full)]
+    return blocks, len(stream) - full * seq_length
+
+
+def build_cpt_shards(
+    mix: pl.DataFrame,
+    tokenizer: object,
+    out_dir: Path,
+    *,
+    seq_length: int,
+    val_fraction: float,
+    tokenizer_name: str,
+) -> ShardManifest:
+    """Write ``train-*.parquet`` / ``val-*.parquet`` blocks and ``manifest.json`` to ``out_dir``."""
+    separator = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    end_of_text = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    if isinstance(end_of_text, int) and end_of_text != tokenizer.unk_token_id:
+        separator = end_of_text
+    manifest = ShardManifest(seq_length, tokenizer_name, separator, val_fraction)
+    frame = mix.sort("doc_id").with_columns(
+        split=pl.col("doc_id").map_elements(lambda d: split_of(d, val_fraction),
+                                            return_dtype=pl.String)
+    )
+    encoded = tokenizer(frame["text"].to_list(), add_special_tokens=False)["input_ids"]
+    frame = frame.with_columns(n_tokens=pl.Series([len(ids) for ids in encoded]))
+    groups: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
+    for row, ids in zip(frame.iter_rows(named=True), encoded, strict=True):
+        groups[(row["split"], row["language"])].append(ids)
+        manifest.tokens_by_source[row["source"]] = (
+            manifest.tokens_by_source.get(row["source"], 0) + len(ids))
+    for split, count in frame.group_by("split").len().iter_rows():
+        manifest.documents_by_split[split] = count
+    replay_tokens = int(frame.filter(pl.col("role") == "replay")["n_tokens"].sum() or 0)
+    manifest.replay_token_share = round(replay_tokens / max(1, int(frame["n_tokens"].sum())), 4)
+
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for (split, language), docs in sorted(groups.items()):
+        blocks, tail = pack(docs, seq_length, separator)
+        manifest.dropped_tail_tokens += tail
+        per_language = manifest.tokens_by_split_language.setdefault(split, {})
+        per_language[language] = per_language.get(language, 0) + len(blocks) * seq_length
+        rows[split].extend({"input_ids": b, "language": language} for b in blocks)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val"):
+        blocks = rows.get(split, [])
+        manifest.blocks[split] = len(blocks)
+        for start in range(0, max(1, len(blocks)), BLOCKS_PER_SHARD):
+            chunk = blocks[start:start + BLOCKS_PER_SHARD]
+            name = f"{split}-{start // BLOCKS_PER_SHARD:05d}.parquet"
+            table = pl.DataFrame(
+                chunk, schema={"input_ids": pl.List(pl.Int32()), "language": pl.String()}
+            )
+            path = write_parquet(table, out_dir / name)
+            manifest.files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    atomic_write_text(out_dir / "manifest.json", manifest.to_json())
+    return manifest
+
+
+def shard_files(out_dir: Path, split: str) -> list[str]:
+    return sorted(str(p) for p in out_dir.glob(f"{split}-*.parquet"))

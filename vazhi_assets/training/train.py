@@ -1,0 +1,322 @@
+"""LoRA training: continued pre-training (transformers Trainer) and SFT (TRL SFTTrainer).
+
+Both resume from the last checkpoint in their output directory, log progress through a callback
+(the Dagster asset passes its logger) and keep the loss history for plots. GPU-only paths
+(unsloth, bitsandbytes 4-bit) are imported only when a recipe asks for them and CUDA is present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vazhi_assets.storage import atomic_write_text
+from vazhi_assets.training.recipe import LoraSpec, ModelSpec, ScheduleSpec
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: str
+    global_step: int
+    max_steps: int
+    resumed_from: str | None
+    seconds: float
+    steps_per_second: float
+    tokens_per_second: float
+    trainable_parameters: int
+    total_parameters: int
+    train_loss: list[tuple[int, float]] = field(default_factory=list)
+    eval_loss: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def final_eval_loss(self) -> float | None:
+        return self.eval_loss[-1][1] if self.eval_loss else None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainResult:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["train_loss"] = [tuple(x) for x in data["train_loss"]]
+        data["eval_loss"] = [tuple(x) for x in data["eval_loss"]]
+        return cls(**data)
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def require_gpu_features(spec: ModelSpec) -> None:
+    """Refuse GPU-only options on a machine without CUDA, naming the field."""
+    if cuda_available():
+        return
+    for flag in ("load_in_4bit", "use_unsloth"):
+        if getattr(spec, flag):
+            raise RuntimeError(f"recipe model.{flag}=true needs a CUDA GPU; none is available")
+
+
+def load_base(base_dir: Path, spec: ModelSpec) -> object:
+    """The base model for training: unsloth or 4-bit only when asked for and CUDA exists."""
+    import torch
+
+    require_gpu_features(spec)
+    dtype = getattr(torch, spec.dtype)
+    if spec.use_unsloth:
+        from unsloth import FastLanguageModel  # GPU-only, imported on demand
+
+        model, _ = FastLanguageModel.from_pretrained(
+            str(base_dir), max_seq_length=spec.max_seq_length, load_in_4bit=spec.load_in_4bit
+        )
+        return model
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict = {"dtype": dtype}
+    if spec.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+        )
+    return AutoModelForCausalLM.from_pretrained(str(base_dir), **kwargs)
+
+
+def lora_config(spec: LoraSpec) -> object:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        modules_to_save=spec.modules_to_save or None,
+        use_rslora=spec.use_rslora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _training_kwargs(schedule: ScheduleSpec, output_dir: Path) -> dict:
+    on_gpu = cuda_available()
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": schedule.max_steps,
+        "per_device_train_batch_size": schedule.per_device_batch_size,
+        "per_device_eval_batch_size": schedule.per_device_batch_size,
+        "gradient_accumulation_steps": schedule.gradient_accumulation_steps,
+        "learning_rate": schedule.learning_rate,
+        "lr_scheduler_type": schedule.lr_scheduler,
+        "warmup_steps": schedule.warmup_ratio,
+        "max_grad_norm": schedule.max_grad_norm,
+        "weight_decay": schedule.weight_decay,
+        "optim": schedule.optimizer,
+        "eval_strategy": "steps",
+        "eval_steps": schedule.eval_steps,
+        "save_strategy": "steps",
+        "save_steps": schedule.save_steps,
+        "save_total_limit": 2,
+        "logging_steps": schedule.logging_steps,
+        "seed": schedule.seed,
+        "data_seed": schedule.seed,
+        "gradient_checkpointing": schedule.gradient_checkpointing,
+        "use_cpu": not on_gpu,
+        "bf16": False,
+        "fp16": False,
+        "report_to": [],
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "save_only_model": False,
+    }
+
+
+def _progress_callback(log: Log, label: str, max_steps: int) -> object:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """Send each logged step (loss, lr, eval loss) to ``log``."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            logs = logs or {}
+            parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in logs.items() if k in {"loss", "eval_loss", "learning_rate",
+                                                       "grad_norm"}]
+            if parts:
+                log(f"{label} step {state.global_step}/{max_steps}: " + ", ".join(parts))
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            log(f"{label} checkpoint saved at step {state.global_step}")
+
+    return Progress()
+
+
+def _history(trainer: object) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    train, evals = [], []
+    for entry in trainer.state.log_history:
+        if "loss" in entry:
+            train.append((int(entry["step"]), float(entry["loss"])))
+        if "eval_loss" in entry:
+            evals.append((int(entry["step"]), float(entry["eval_loss"])))
+    return train, evals
+
+
+def _finish(
+    trainer: object,
+    model: object,
+    out_dir: Path,
+    started: float,
+    resumed_from: str | None,
+    steps_before: int,
+    tokens_per_step: int,
+) -> TrainResult:
+    """Save the adapter atomically and summarise the run."""
+    seconds = time.monotonic() - started
+    adapter_dir = out_dir / "adapter"
+    staging = out_dir / ".adapter.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging))
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    staging.rename(adapter_dir)
+    steps_done = trainer.state.global_step - steps_before
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    train, evals = _history(trainer)
+    result = TrainResult(
+        adapter_dir=str(adapter_dir),
+        global_step=trainer.state.global_step,
+        max_steps=trainer.state.max_steps,
+        resumed_from=resumed_from,
+        seconds=round(seconds, 2),
+        steps_per_second=round(steps_done / seconds, 4) if seconds else 0.0,
+        tokens_per_second=round(steps_done * tokens_per_step / seconds, 1) if seconds else 0.0,
+        trainable_parameters=trainable,
+        total_parameters=total,
+        train_loss=train,
+        eval_loss=evals,
+    )
+    atomic_write_text(out_dir / "train_result.json", result.to_json())
+    return result
+
+
+def _resume_point(checkpoints: Path, log: Log, label: str) -> tuple[str | None, int]:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not checkpoints.exists():
+        return None, 0
+    last = get_last_checkpoint(str(checkpoints))
+    if last is None:
+        return None, 0
+    state = json.loads((Path(last) / "trainer_state.json").read_text())
+    log(f"{label}: resuming from {Path(last).name} (step {state['global_step']})")
+    return last, int(state["global_step"])
+
+
+def train_cpt(
+    base_dir: Path,
+    shards_dir: Path,
+    out_dir: Path,
+    *,
+    model_spec: ModelSpec,
+    lora: LoraSpec,
+    schedule: ScheduleSpec,
+    log: Log = print,
+) -> TrainResult:
+    """Continued pre-training of a LoRA adapter on packed blocks (labels = inputs)."""
+    from datasets import load_dataset
+    from peft import get_peft_model
+    from transformers import Trainer, TrainingArguments, default_data_collator
+
+    from vazhi_assets.training.shards import shard_files
+
+    files = {s: shard_files(shards_dir, s) for s in ("train", "val")}
+    data = load_dataset("parquet", data_files=files)
+    data = data.map(lambda b: {"labels": b["input_ids"]}, batched=True,
+                    remove_columns=["language"])
+    model = get_peft_model(load_base(base_dir, model_spec), lora_config(lora))
+    checkpoints = out_dir / "checkpoints"
+    args = TrainingArguments(**_training_kwargs(schedule, checkpoints))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["val"],
+        data_collator=default_data_collator,
+        callbacks=[_progress_callback(log, "cpt", schedule.max_steps)],
+    )
+    resumed, before = _resume_point(checkpoints, log, "cpt")
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resumed)
+    trainer.evaluate()
+    tokens_per_step = (model_spec.max_seq_length * schedule.per_device_batch_size
+                       * schedule.gradient_accumulation_steps)
+    return _finish(trainer, model, out_dir, started, resumed, before, tokens_per_step)
+
+
+def load_with_adapters(base_dir: Path, adapters: list[Path], spec: ModelSpec) -> object:
+    """Base model with each adapter merged in turn (CPT, then SFT, ...)."""
+    from peft import PeftModel
+
+    model = load_base(base_dir, spec)
+    for adapter in adapters:
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return model
+
+
+def train_sft(
+    base_dir: Path,
+    cpt_adapter: Path | None,
+    sft_dir: Path,
+    out_dir: Path,
+    *,
+    model_spec: ModelSpec,
+    lora: LoraSpec,
+    schedule: ScheduleSpec,
+    tokenizer: object,
+    log: Log = print,
+) -> TrainResult:
+    """SFT with TRL on pre-rendered samples (``input_ids`` + ``assistant_masks``), on top of the
+    CPT adapter merged into the base."""
+    from datasets import load_dataset
+    from trl import SFTConfig, SFTTrainer
+
+    files = {s: str(sft_dir / f"{s}.parquet") for s in ("train", "val")}
+    data = load_dataset("parquet", data_files=files).select_columns(
+        ["input_ids", "assistant_masks"])
+    model = load_with_adapters(base_dir, [cpt_adapter] if cpt_adapter else [], model_spec)
+    checkpoints = out_dir / "checkpoints"
+    config = SFTConfig(
+        **_training_kwargs(schedule, checkpoints),
+        max_length=model_spec.max_seq_length,
+        assistant_only_loss=True,
+        packing=False,
+        dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=data["train"],
+        eval_dataset=data["val"],
+        processing_class=tokenizer,
+        peft_config=lora_config(lora),
+        callbacks=[_progress_callback(log, "sft", schedule.max_steps)],
+    )
+    resumed, before = _resume_point(checkpoints, log, "sft")
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resumed)
+    trainer.evaluate()
+    mean_len = sum(len(x) for x in data["train"]["input_ids"]) / max(1, len(data["train"]))
+    tokens_per_step = int(mean_len * schedule.per_device_batch_size
+                          * schedule.gradient_accumulation_steps)
+    return _finish(trainer, trainer.model, out_dir, started, resumed, before, tokens_per_step)
+
+
+def perplexity_from_loss(loss: float | None) -> float | None:
+    return round(math.exp(loss), 3) if loss is not None else None
