@@ -51,7 +51,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:  # running the file directly from a checkout
     sys.path.insert(0, str(PROJECT_ROOT))
 
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 BENCHMARK_DOCS = 100_000
 
 #: The cleaning knobs the project's corpus assets use (quality.MIN_WORDS/MIN_CHARS, purity floor).
@@ -243,6 +243,7 @@ class Pools:
 
 
 _URDU_CLAUSE = re.compile(r"(?<=[۔؟!،؛;:])\s+")
+URDU_CHUNK_WORDS = 8
 _TAMIL_SENTENCE = re.compile(r"(?<=[.;])\s+")
 _EN_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"(])")
 _EDGE_PUNCT = "،؛;:,.۔؟!\"'()"
@@ -264,6 +265,13 @@ def _urdu_spelling_map(urd: list[str], urd2: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _chunks(words: list[str], size: int) -> list[str]:
+    """Split a clause into pieces of at most ``size`` words, as even as possible."""
+    pieces = max(1, math.ceil(len(words) / size))
+    step = len(words) / pieces
+    return [" ".join(words[round(i * step) : round((i + 1) * step)]) for i in range(pieces)]
+
+
 def load_pools() -> Pools:
     from vazhi_assets.textsources import pydoc_topics, thirukkural_chapters, udhr_sections
 
@@ -272,7 +280,10 @@ def load_pools() -> Pools:
     for code in ("urd", "urd_2"):
         paras = [p for s in udhr_sections(code) for p in s.paragraphs]
         paragraphs[code] = paras
-        units[code] = [c for p in paras for c in _URDU_CLAUSE.split(p) if len(c.split()) >= 2]
+        units[code] = [
+            chunk for p in paras for clause in _URDU_CLAUSE.split(p)
+            for chunk in _chunks(clause.split(), URDU_CHUNK_WORDS) if len(chunk.split()) >= 2
+        ]
     chapters = thirukkural_chapters()
     kurals = [k for ch in chapters for k in ch.kurals]
     units["kural_mv"] = [k.commentary_varadarasan for k in kurals if k.commentary_varadarasan]
@@ -287,12 +298,14 @@ def load_pools() -> Pools:
         en_titles.append(title)
         for block in re.split(r"\n\s*\n", text):
             lines = block.split("\n")
-            if any(line.startswith(" ") for line in lines):  # code samples and definitions
+            if any(line.startswith((" ", "+", "|")) for line in lines):  # code, tables
                 continue
             prose = " ".join(" ".join(line.split()) for line in lines)
             if len(prose.split()) < 12 or prose.endswith(":"):
                 continue
-            en_paragraphs.append([s for s in _EN_SENTENCE.split(prose) if s.strip()])
+            sentences = [s for s in _EN_SENTENCE.split(prose) if s.strip()]
+            if max(len(s.split()) for s in sentences) <= 60:
+                en_paragraphs.append(sentences)
     units["en"] = [s for p in en_paragraphs for s in p]
     return Pools(units, en_paragraphs, en_titles,
                  _urdu_spelling_map(paragraphs["urd"], paragraphs["urd_2"]))
@@ -338,7 +351,7 @@ class CorpusGenerator:
             start = rng.randrange(len(para) - 1)
             return para[start : start + rng.randint(2, 5)]
         if pool.startswith("urd"):
-            return rng.sample(units, rng.randint(3, 8))
+            return rng.sample(units, rng.randint(4, 12))
         return rng.sample(units, rng.randint(1, 3))
 
     def _body(self, pool: str, words: int) -> Body:
@@ -607,14 +620,18 @@ def _mib(kib: float) -> float:
 
 
 class PhaseClock:
+    """Wall seconds per phase, and the process's RSS high-water mark at the end of each."""
+
     def __init__(self) -> None:
         self.phases: dict[str, float] = {}
+        self.hwm_mib: dict[str, float] = {}
         self.started = time.perf_counter()
         self._last = self.started
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.phases[name] = round(now - self._last, 3)
+        self.hwm_mib[name] = _mib(_proc_status_kib("VmHWM"))
         self._last = now
 
     @property
@@ -709,6 +726,7 @@ def worker_ours(corpus: Path, out: Path) -> dict[str, Any]:
         "near_clusters": len(near.clusters),
         "candidate_pairs": near.params.get("candidate_pairs"),
         "phases_s": clock.phases,
+        "rss_hwm_after_phase_mib": clock.hwm_mib,
         "wall_s": clock.wall,
         "rss_after_imports_mib": _mib(rss_imports),
         "vm_hwm_mib": _mib(_proc_status_kib("VmHWM")),
@@ -1021,6 +1039,7 @@ def worker_datatrove(corpus: Path, out: Path) -> dict[str, Any]:
         "filter_drops": dict(drops),
         "near_clusters": len(clusters),
         "phases_s": clock.phases,
+        "rss_hwm_after_phase_mib": clock.hwm_mib,
         "wall_s": clock.wall,
         "rss_after_imports_mib": _mib(rss_imports),
         "vm_hwm_mib": _mib(_proc_status_kib("VmHWM")),
@@ -1141,6 +1160,28 @@ def per_kind(corpus: Path, runs: dict[str, Path]) -> list[dict[str, Any]]:
     return rows
 
 
+def ground_truth_groups(corpus: Path, runs: dict[str, Path]) -> dict[str, Any]:
+    """A group is an original document with all its planted copies. Per system: groups that
+    lost every member although one passed the filters (over-removal, e.g. LSH false positives
+    or transitive chaining), and groups with more than one survivor (missed duplicates)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in _read_jsonl(corpus):
+        groups[r["dup_of"] or r["id"]].append(r["id"])
+    out: dict[str, Any] = {"groups": len(groups),
+                           "groups_with_copies": sum(len(m) > 1 for m in groups.values())}
+    for name, path in runs.items():
+        filtered = set(_read_ids(path / "filtered.ids"))
+        final = set(_read_ids(path / "final.ids"))
+        lost = multiple = 0
+        for members in groups.values():
+            survivors = sum(m in final for m in members)
+            if survivors == 0 and any(m in filtered for m in members):
+                lost += 1
+            multiple += survivors > 1
+        out[name] = {"groups_lost": lost, "groups_with_several_survivors": multiple}
+    return out
+
+
 def _fmt_table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -1204,6 +1245,14 @@ def report(results: dict[str, Any]) -> str:
                          missed]
             rows.append(line)
         parts.append(_fmt_table(headers, rows))
+    if results.get("ground_truth_groups"):
+        gt = results["ground_truth_groups"]
+        rows = [[name, gt[name]["groups_lost"], gt[name]["groups_with_several_survivors"]]
+                for name in runs]
+        parts.append(f"ground truth: {gt['groups']:,} original documents, "
+                     f"{gt['groups_with_copies']:,} with planted copies\n"
+                     + _fmt_table(["system", "groups lost entirely", "groups with >1 survivor"],
+                                  rows))
     return "\n\n".join(parts)
 
 
@@ -1308,14 +1357,20 @@ def orchestrate(args: argparse.Namespace) -> int:
             }
             results["agreement"] = agreement(runs)
         results["per_kind"] = per_kind(corpus, runs)
+        results["ground_truth_groups"] = ground_truth_groups(corpus, runs)
         text = report(results)
         print()
         print(text)
-        out = Path(args.out) if args.out else workdir / "results.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
         results["table"] = text
-        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"\nresults written to {out}")
+        discarded = temp_workdir is not None and not args.keep_workdir
+        out = Path(args.out) if args.out else None if discarded else workdir / "results.json"
+        if out is None:
+            print("\nresults not kept (temporary workdir; pass --out to keep them)")
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
+            print(f"\nresults written to {out}")
         problems = _sanity(results)
         for problem in problems:
             print(f"SANITY CHECK FAILED: {problem}", file=sys.stderr)

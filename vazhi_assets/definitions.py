@@ -6,6 +6,8 @@ import dagster as dg
 from vazhi_assets.corpus import assets as corpus
 from vazhi_assets.crawl import assets as crawl
 from vazhi_assets.resources import DemoSite, VazhiStorage
+from vazhi_assets.training.assets import TRAINING_ASSETS, TRAINING_CHECKS
+from vazhi_assets.training.resources import RecipeResource
 
 ALL_ASSETS = [
     crawl.raw_crawl,
@@ -15,12 +17,14 @@ ALL_ASSETS = [
     corpus.deduplicated_corpus,
     corpus.pretraining_mix,
     corpus.cleaning_report,
+    *TRAINING_ASSETS,
 ]
 ALL_CHECKS = [
     *corpus.corpus_checks,
     corpus.no_exact_duplicates,
     corpus.retention_within_bounds,
+    *TRAINING_CHECKS,
 ]
-RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite()}
+RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite(), "recipe": RecipeResource()}
 
 defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=RESOURCES)

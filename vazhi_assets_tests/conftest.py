@@ -66,7 +66,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Materialized:
         )
     downstream = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS],
-        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(raw_crawl),
+        selection=dg.AssetSelection.groups("corpus"),
         instance=instance,
         resources=resources,
     )
@@ -78,3 +78,6 @@ def copy_crawl(source: Path, target: Path) -> None:
     """A fresh data dir holding only another run's crawl (to run cleaning on it separately)."""
     shutil.copytree(source / "tables" / "raw_crawl", target / "tables" / "raw_crawl")
     shutil.copytree(source / "raw_html", target / "raw_html")
+
+
+pytest_plugins = ["vazhi_assets_tests.model_fixtures"]

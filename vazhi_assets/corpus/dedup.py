@@ -210,6 +210,9 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+SKETCH_CHUNK = 4096
+
+
 def minhash_dedup(
     docs: Sequence[Document],
     shingle_words: int = 5,
@@ -244,13 +247,21 @@ def minhash_dedup(
     _check_unique_ids(docs)
     order = sorted(range(len(docs)), key=lambda i: _rank(docs[i]))
     ordered = [docs[i] for i in order]
-    words = [key(doc.text).split() for doc in ordered]
-    hashed = [shingle_hashes(w, shingle_words) for w in words]
-    hashable = [i for i, h in enumerate(hashed) if h]
-    # The shingle hashes are already uniform 32-bit integers, so MinHash's input hash is int().
-    sketches = MinHash.bulk([hashed[i] for i in hashable], num_perm=num_perm, seed=seed,
-                            hashfunc=int)
-    minhashes: dict[int, MinHash] = dict(zip(hashable, sketches, strict=True))
+    # Sketch in chunks and keep only the sketches and word counts: word and shingle lists of a
+    # whole corpus would dominate memory (~27 KB per document).
+    n_words: list[int] = []
+    minhashes: dict[int, MinHash] = {}
+    for start in range(0, len(ordered), SKETCH_CHUNK):
+        chunk = ordered[start:start + SKETCH_CHUNK]
+        words = [key(doc.text).split() for doc in chunk]
+        n_words.extend(len(w) for w in words)
+        hashed = [shingle_hashes(w, shingle_words) for w in words]
+        hashable = [i for i, h in enumerate(hashed) if h]
+        # The shingle hashes are already uniform 32-bit integers: MinHash's input hash is int().
+        sketches = MinHash.bulk([hashed[i] for i in hashable], num_perm=num_perm, seed=seed,
+                                hashfunc=int)
+        minhashes.update({start + i: m for i, m in zip(hashable, sketches, strict=True)})
+        del words, hashed
     lsh = MinHashLSH(num_perm=num_perm, params=(bands, rows))
     with lsh.insertion_session() as session:
         for i, m in minhashes.items():
@@ -278,7 +289,7 @@ def minhash_dedup(
         if len(group) < 2:
             continue
         # longest first (words of the key, then characters); ties by rank = index in `ordered`
-        best = min(group, key=lambda i: (-len(words[i]), -len(ordered[i].text), i))
+        best = min(group, key=lambda i: (-n_words[i], -len(ordered[i].text), i))
         ids = [ordered[best].doc_id] + [ordered[i].doc_id for i in group if i != best]
         clusters.append(ids)
         for doc_id in ids[1:]:

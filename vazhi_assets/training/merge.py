@@ -60,8 +60,8 @@ def merge_adapter_fp16(
 def end_of_turn_ids(tokenizer: object) -> list[int]:
     """Ids that end an assistant turn: eos plus the template's end-of-turn tokens."""
     ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    vocab = tokenizer.get_vocab()
     for token in ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>"):
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id not in ids:
-            ids.append(token_id)
+        if token in vocab and vocab[token] not in ids:
+            ids.append(vocab[token])
     return ids

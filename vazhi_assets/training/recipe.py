@@ -68,8 +68,9 @@ class DataSpec(_Strict):
     replay_ratio: float = Field(0.07, ge=0, lt=1)
     val_fraction: float = Field(0.05, gt=0, lt=0.5)
     sft_sources: list[str] = Field(default_factory=lambda: ["bundled", "corpus"])
+    sft_max_per_source: int | None = Field(None, ge=1)
+    sft_files: list[str] = Field(default_factory=list)
     instruction_dedup_rouge_l: float = Field(0.7, gt=0, le=1)
-    system_prompt: str | None = None
 
 
 class InferenceSpec(_Strict):
@@ -91,6 +92,7 @@ class Recipe(_Strict):
     assistant_only_loss: bool = True
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
     preflight_steps: int = Field(2, ge=1)
+    preflight_check_answers: bool = True
 
     @model_validator(mode="after")
     def _combinations(self) -> Recipe:

@@ -979,6 +979,7 @@ def build_sft_dataset(
     sft_dir: Path | None = None,
     extra: Sequence[Sample] = (),
     max_per_source: int | None = None,
+    drop_invalid: bool = True,
 ) -> SftBuild:
     """Assemble and clean the SFT set from ``sources`` (groups ``bundled``, ``corpus``,
     ``saudi`` or members ``bundled_ur``, ``bundled_ta``, ``bundled_en``, ``kural``, ``udhr``,
@@ -988,7 +989,9 @@ def build_sft_dataset(
     are training data). ``languages`` keeps only those languages (counted as filtered, not
     dropped). ``max_per_source`` caps every loaded source at that many samples, taken evenly
     spaced over it (the kural citations alone are ~1,200 samples against ~40 per seed file).
-    Cleaning order and reasons: see the module docstring.
+    Cleaning order and reasons: see the module docstring. With ``drop_invalid=False``
+    structurally invalid samples are kept untouched (counted in ``stats["invalid"]``) so that a
+    blocking ChatML check downstream reports them instead of the build hiding them.
     """
     names = resolve_sources(sources)
     base = Path(sft_dir) if sft_dir else SFT_DATA_DIR
@@ -1022,10 +1025,12 @@ def build_sft_dataset(
         dropped.append(Dropped(sample.sample_id, sample.source, sample.language, stage, reason))
 
     # 1. structure first, on the raw rows (normalisation must not hide a leaked marker)
-    valid = []
+    valid, invalid = [], []
     for sample in selected:
         problems = validate_chatml([sample])
-        if problems:
+        if problems and not drop_invalid:
+            invalid.append(sample)
+        elif problems:
             drop(sample, "validate_chatml", "; ".join(p.problem for p in problems))
         else:
             valid.append(sample)
@@ -1057,10 +1062,12 @@ def build_sft_dataset(
     # 4. near-duplicate instructions
     kept, near = rouge_l_dedup(verified, rouge_threshold)
     dropped += near
+    kept += invalid
 
     stats.update(
         {
             "kept": len(kept),
+            "invalid": len(invalid),
             "by_source": _count(s.source for s in kept),
             "by_format": _count(s.format for s in kept),
             "by_language": _count(s.language for s in kept),

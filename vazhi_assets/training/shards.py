@@ -64,40 +64,86 @@ def pack(
     return blocks, len(stream) - full * seq_length
 
 
+def assign_splits(frame: pl.DataFrame, val_fraction: float, min_val_docs: int = 3) -> pl.DataFrame:
+    """Add ``split``: per language, the documents with the lowest id hashes go to val —
+    ``val_fraction`` of them, at least ``min_val_docs`` and at most half."""
+    ranked = frame.with_columns(
+        _rank=pl.col("doc_id").map_elements(
+            lambda d: hashlib.sha1(d.encode()).hexdigest(), return_dtype=pl.String
+        ).rank("ordinal").over("language"),
+        _n=pl.len().over("language"),
+    )
+    quota = pl.min_horizontal(
+        pl.max_horizontal((pl.col("_n") * val_fraction).ceil(), pl.lit(min_val_docs)),
+        (pl.col("_n") / 2).floor(),
+    )
+    return ranked.with_columns(
+        split=pl.when(pl.col("_rank") <= quota).then(pl.lit("val")).otherwise(pl.lit("train"))
+    ).drop("_rank", "_n")
+
+
+def _replay_budget(
+    target_tokens: int, pool: list[tuple[dict, list[int]]], ratio: float
+) -> list[tuple[dict, list[int]]]:
+    """Replay documents, in pool order, until they are ``ratio`` of all tokens."""
+    budget = ratio / (1.0 - ratio) * target_tokens
+    chosen, tokens = [], 0
+    for row, ids in pool:
+        if tokens >= budget:
+            break
+        chosen.append((row, ids))
+        tokens += len(ids)
+    return chosen
+
+
 def build_cpt_shards(
-    mix: pl.DataFrame,
+    target: pl.DataFrame,
+    replay_pool: pl.DataFrame,
     tokenizer: object,
     out_dir: Path,
     *,
     seq_length: int,
     val_fraction: float,
+    replay_ratio: float,
     tokenizer_name: str,
 ) -> ShardManifest:
-    """Write ``train-*.parquet`` / ``val-*.parquet`` blocks and ``manifest.json`` to ``out_dir``."""
-    separator = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    end_of_text = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    if isinstance(end_of_text, int) and end_of_text != tokenizer.unk_token_id:
-        separator = end_of_text
+    """Write ``train-*.parquet`` / ``val-*.parquet`` blocks and ``manifest.json`` to ``out_dir``.
+
+    ``replay_ratio`` is enforced in tokens (the corpus mix can only count words, and a Tamil
+    word costs ~10x the tokens of an English one): replay documents are taken from
+    ``replay_pool`` in order until they make up that share of all tokens.
+    """
+    vocab = tokenizer.get_vocab()
+    separator = vocab.get("<|endoftext|>", vocab.get("<|end_of_text|>", tokenizer.eos_token_id))
     manifest = ShardManifest(seq_length, tokenizer_name, separator, val_fraction)
-    frame = mix.sort("doc_id").with_columns(
-        split=pl.col("doc_id").map_elements(lambda d: split_of(d, val_fraction),
-                                            return_dtype=pl.String)
-    )
-    encoded = tokenizer(frame["text"].to_list(), add_special_tokens=False)["input_ids"]
-    frame = frame.with_columns(n_tokens=pl.Series([len(ids) for ids in encoded]))
+
+    def encode(frame: pl.DataFrame) -> list[tuple[dict, list[int]]]:
+        if frame.is_empty():
+            return []
+        ids = tokenizer(frame["text"].to_list(), add_special_tokens=False)["input_ids"]
+        return list(zip(frame.iter_rows(named=True), ids, strict=True))
+
+    targets = encode(target.sort("doc_id"))
+    target_tokens = sum(len(ids) for _, ids in targets)
+    replay = _replay_budget(target_tokens, encode(replay_pool), replay_ratio)
+    docs = targets + replay
+    table = pl.DataFrame([row for row, _ in docs]).with_columns(
+        n_tokens=pl.Series([len(ids) for _, ids in docs]))
+    table = assign_splits(table, val_fraction)
+    split_by_id = dict(zip(table["doc_id"], table["split"], strict=True))
     groups: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
-    for row, ids in zip(frame.iter_rows(named=True), encoded, strict=True):
-        groups[(row["split"], row["language"])].append(ids)
+    for row, ids in docs:
+        groups[(split_by_id[row["doc_id"]], row["language"])].append(ids)
         manifest.tokens_by_source[row["source"]] = (
             manifest.tokens_by_source.get(row["source"], 0) + len(ids))
-    for split, count in frame.group_by("split").len().iter_rows():
+    for split, count in table.group_by("split").len().iter_rows():
         manifest.documents_by_split[split] = count
-    replay_tokens = int(frame.filter(pl.col("role") == "replay")["n_tokens"].sum() or 0)
-    manifest.replay_token_share = round(replay_tokens / max(1, int(frame["n_tokens"].sum())), 4)
+    replay_tokens = sum(len(ids) for _, ids in replay)
+    manifest.replay_token_share = round(replay_tokens / max(1, target_tokens + replay_tokens), 4)
 
     rows: dict[str, list[dict]] = defaultdict(list)
-    for (split, language), docs in sorted(groups.items()):
-        blocks, tail = pack(docs, seq_length, separator)
+    for (split, language), token_lists in sorted(groups.items()):
+        blocks, tail = pack(token_lists, seq_length, separator)
         manifest.dropped_tail_tokens += tail
         per_language = manifest.tokens_by_split_language.setdefault(split, {})
         per_language[language] = per_language.get(language, 0) + len(blocks) * seq_length
@@ -109,10 +155,10 @@ def build_cpt_shards(
         for start in range(0, max(1, len(blocks)), BLOCKS_PER_SHARD):
             chunk = blocks[start:start + BLOCKS_PER_SHARD]
             name = f"{split}-{start // BLOCKS_PER_SHARD:05d}.parquet"
-            table = pl.DataFrame(
+            frame = pl.DataFrame(
                 chunk, schema={"input_ids": pl.List(pl.Int32()), "language": pl.String()}
             )
-            path = write_parquet(table, out_dir / name)
+            path = write_parquet(frame, out_dir / name)
             manifest.files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     atomic_write_text(out_dir / "manifest.json", manifest.to_json())
     return manifest

@@ -283,19 +283,26 @@ def train_sft(
     log: Log = print,
 ) -> TrainResult:
     """SFT with TRL on pre-rendered samples (``input_ids`` + ``assistant_masks``), on top of the
-    CPT adapter merged into the base."""
+    CPT adapter merged into the base; only assistant tokens carry loss."""
     from datasets import load_dataset
     from trl import SFTConfig, SFTTrainer
 
     files = {s: str(sft_dir / f"{s}.parquet") for s in ("train", "val")}
     data = load_dataset("parquet", data_files=files).select_columns(
         ["input_ids", "assistant_masks"])
+    # The samples were rendered with assistant masks already (and checked for coverage):
+    # labels are the assistant tokens, -100 elsewhere, and TRL uses them as they are.
+    data = data.map(
+        lambda ex: {"labels": [t if m else -100
+                               for t, m in zip(ex["input_ids"], ex["assistant_masks"],
+                                               strict=True)]},
+        remove_columns=["assistant_masks"],
+    )
     model = load_with_adapters(base_dir, [cpt_adapter] if cpt_adapter else [], model_spec)
     checkpoints = out_dir / "checkpoints"
     config = SFTConfig(
         **_training_kwargs(schedule, checkpoints),
         max_length=model_spec.max_seq_length,
-        assistant_only_loss=True,
         packing=False,
         dataset_num_proc=None,
     )
