@@ -2,7 +2,9 @@
 
 ``python -m vazhi_assets.demo`` crawls every registry source (one run per partition, so each
 shows up as its own backfillable partition in the UI), then materializes everything downstream
-with its checks. ``dagster dev`` afterwards shows the runs, metadata and lineage.
+with its checks: corpus, then the model half on the recipe in ``VAZHI_RECIPE`` (default
+``demo``: the offline SmolLM2-135M-Instruct). ``dagster dev`` afterwards shows the runs,
+metadata and lineage.
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ def run_demo(sources: list[str] | None = None) -> int:
         [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=resources,
         run_config=quiet, raise_on_error=False,
     )
-    timings.append(("corpus assets + checks", time.monotonic() - started, result.success))
+    timings.append(("downstream assets + checks", time.monotonic() - started, result.success))
+    print("\nwall time per step of the downstream run:")
+    for event in result.all_events:
+        if event.is_step_success or event.is_step_failure:
+            seconds = (event.event_specific_data.duration_ms or 0) / 1000 if \
+                event.is_step_success else float("nan")
+            print(f"  {'ok  ' if event.is_step_success else 'FAIL'} {event.step_key:<44} "
+                  f"{seconds:8.1f} s")
+    print("\nruns:")
     for name, seconds, ok in timings:
         print(f"{'ok  ' if ok else 'FAIL'} {name:<32} {seconds:7.1f} s")
     print(f"\nDagster instance: {instance.root_directory}")

@@ -48,6 +48,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Materialized:
     from vazhi_assets.crawl.assets import raw_crawl
     from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
     from vazhi_assets.resources import DemoSite, VazhiStorage
+    from vazhi_assets.training.resources import RecipeResource
 
     data_dir = tmp_path_factory.mktemp("data")
     link_vendor_text(data_dir)
@@ -57,6 +58,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Materialized:
         "storage": VazhiStorage(root=str(data_dir)),
         "demo_site": DemoSite(port=free_port(), root=str(data_dir / "demo_site"),
                               slow_seconds=12.0),
+        "recipe": RecipeResource(),
     }
     instance = dg.DagsterInstance.ephemeral()
     crawls = {}
