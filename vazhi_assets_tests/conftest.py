@@ -82,4 +82,4 @@ def copy_crawl(source: Path, target: Path) -> None:
     shutil.copytree(source / "raw_html", target / "raw_html")
 
 
-pytest_plugins = ["vazhi_assets_tests.model_fixtures"]
+pytest_plugins = ["vazhi_assets_tests.model_fixtures", "vazhi_assets_tests.text_fixtures"]

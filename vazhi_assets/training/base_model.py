@@ -500,24 +500,34 @@ def resolve_base_model(spec: ModelSpec, out_dir: Path) -> BaseModelInfo:
         eos_token=tokenizer.eos_token,
     )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    tmp = stage_model_dir(model, tokenizer, out_dir, _spec_key(spec), padding, info)
     try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        marker = {
-            "marker_version": MARKER_VERSION,
-            "spec": _spec_key(spec),
-            "padding": padding,
-            "info": asdict(info),
-        }
-        atomic_write_text(tmp / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
-        make_shareable(tmp)
         winner = _publish(tmp, out_dir, lambda: _existing(out_dir, spec, source_sha))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return winner or info
+
+
+def stage_model_dir(
+    model: object, tokenizer: object, out_dir: Path, spec_key: object, padding: str,
+    info: BaseModelInfo,
+) -> Path:
+    """Save model, tokenizer and marker into a temporary sibling of ``out_dir``; the caller
+    publishes it with a rename. The temporary dir is removed if saving fails."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        marker = {"marker_version": MARKER_VERSION, "spec": spec_key, "padding": padding,
+                  "info": asdict(info)}
+        atomic_write_text(tmp / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
+        make_shareable(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
 
 
 def read_base_info(out_dir: Path) -> BaseModelInfo | None:

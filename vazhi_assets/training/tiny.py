@@ -11,19 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from vazhi_assets.storage import atomic_write_text
 from vazhi_assets.training.base_model import (
     MARKER,
-    MARKER_VERSION,
     BaseModelInfo,
     count_parameters,
-    make_shareable,
     sha256_file,
+    stage_model_dir,
 )
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
@@ -139,15 +135,8 @@ def build_tiny_model(
         eos_token=tokenizer.eos_token,
     )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    tmp = stage_model_dir(model, tokenizer, out_dir, spec_key, padding, info)
     try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        marker = {"marker_version": MARKER_VERSION, "spec": spec_key, "padding": padding,
-                  "info": asdict(info)}
-        atomic_write_text(tmp / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
-        make_shareable(tmp)
         if out_dir.exists():
             if any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
                 raise FileExistsError(f"{out_dir} exists and was not built by build_tiny_model")
