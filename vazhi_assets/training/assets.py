@@ -545,11 +545,11 @@ def _answers_before_after(
     for label, path in (("base", base_dir), ("merged", merged_dir)):
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype="float32")
         for language in spec.data.languages:
-            answers = ev.greedy_answers(model, tokenizer, prompts[language], 48, stops)
+            answers = ev.greedy_answers(model, tokenizer, prompts[language], 96, stops)
             for check in ev.check_answers(language, prompts[language], answers):
                 rows.append({"model": label, "language": language, "prompt": check.prompt,
                              "answer": check.answer, "purity": check.purity,
-                             "loop": check.loop})
+                             "loop": check.loop, "echo": check.echo})
     return pl.DataFrame(rows)
 
 
@@ -571,7 +571,22 @@ def merged_model_sanity(storage: VazhiStorage, recipe: RecipeResource) -> dg.Ass
     )
 
 
+@dg.asset_check(asset=merged_model, name="answers_add_content", blocking=False,
+                description="Warns when most golden answers only repeat the prompt: the model "
+                "is in the right script but has not learned to answer yet.")
+def answers_add_content(storage: VazhiStorage, recipe: RecipeResource) -> dg.AssetCheckResult:
+    path = recipe.workdir(storage.base, "merged_model") / "answers.json"
+    answers = pl.DataFrame(json.loads(path.read_text(encoding="utf-8")))
+    echo = answers.group_by("model").agg(echo_share=pl.col("echo").mean()).sort("model")
+    merged = echo.filter(pl.col("model") == "merged")["echo_share"].to_list()
+    return dg.AssetCheckResult(
+        passed=bool(merged) and merged[0] < 0.5,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"echo_share": dg.MetadataValue.md(markdown_table(echo))},
+    )
+
+
 TRAINING_ASSETS = [base_model, tokenizer_report, cpt_shards, sft_dataset, sft_shards,
                    training_preflight, cpt_adapter, sft_adapter, merged_model]
 TRAINING_CHECKS = [tokenizer_integrity, chatml_validity, sft_script_purity, mask_coverage,
-                   preflight_passed, merged_model_sanity]
+                   preflight_passed, merged_model_sanity, answers_add_content]

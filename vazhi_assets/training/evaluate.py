@@ -69,6 +69,15 @@ def repetition_loop(text: str, n: int = 3, times: int = 4) -> bool:
     return bool(grams) and max(grams.values()) >= times
 
 
+def echoes_prompt(prompt: str, answer: str, share: float = 0.8) -> bool:
+    """True when (nearly) every word of the answer is taken from the prompt."""
+    answer_words = re.findall(r"\w+", answer)
+    if not answer_words:
+        return False
+    prompt_words = set(re.findall(r"\w+", prompt))
+    return sum(w in prompt_words for w in answer_words) / len(answer_words) >= share
+
+
 @dataclass(frozen=True)
 class AnswerCheck:
     language: str
@@ -76,6 +85,7 @@ class AnswerCheck:
     answer: str
     purity: float
     loop: bool
+    echo: bool = False
 
     @property
     def ok(self) -> bool:
@@ -84,6 +94,7 @@ class AnswerCheck:
 
 def check_answers(language: str, prompts: list[str], answers: list[str]) -> list[AnswerCheck]:
     return [
-        AnswerCheck(language, p, a, round(script_purity(a, language), 4), repetition_loop(a))
+        AnswerCheck(language, p, a, round(script_purity(a, language), 4), repetition_loop(a),
+                    echoes_prompt(p, a))
         for p, a in zip(prompts, answers, strict=True)
     ]

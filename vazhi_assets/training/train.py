@@ -142,7 +142,20 @@ def _progress_callback(log: Log, label: str, max_steps: int) -> object:
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
-        """Send each logged step (loss, lr, eval loss) to ``log``."""
+        """Send each logged step (loss, lr, eval loss) to ``log``; time the optimizer steps
+        alone (evaluation and checkpointing excluded) for throughput figures."""
+
+        def __init__(self) -> None:
+            self.step_seconds = 0.0
+            self.steps = 0
+            self._started = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            self._started = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            self.step_seconds += time.monotonic() - self._started
+            self.steps += 1
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
             logs = logs or {}
@@ -174,10 +187,11 @@ def _finish(
     out_dir: Path,
     started: float,
     resumed_from: str | None,
-    steps_before: int,
+    progress: object,
     tokens_per_step: int,
 ) -> TrainResult:
-    """Save the adapter atomically and summarise the run."""
+    """Save the adapter atomically and summarise the run (throughput over training steps
+    only; ``seconds`` is the whole wall time including evaluation and checkpoints)."""
     seconds = time.monotonic() - started
     adapter_dir = out_dir / "adapter"
     staging = out_dir / ".adapter.tmp"
@@ -185,7 +199,7 @@ def _finish(
     model.save_pretrained(str(staging))
     shutil.rmtree(adapter_dir, ignore_errors=True)
     staging.rename(adapter_dir)
-    steps_done = trainer.state.global_step - steps_before
+    steps_done, step_seconds = progress.steps, progress.step_seconds
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     train, evals = _history(trainer)
@@ -195,8 +209,9 @@ def _finish(
         max_steps=trainer.state.max_steps,
         resumed_from=resumed_from,
         seconds=round(seconds, 2),
-        steps_per_second=round(steps_done / seconds, 4) if seconds else 0.0,
-        tokens_per_second=round(steps_done * tokens_per_step / seconds, 1) if seconds else 0.0,
+        steps_per_second=round(steps_done / step_seconds, 4) if step_seconds else 0.0,
+        tokens_per_second=(round(steps_done * tokens_per_step / step_seconds, 1)
+                           if step_seconds else 0.0),
         trainable_parameters=trainable,
         total_parameters=total,
         train_loss=train,
@@ -243,21 +258,22 @@ def train_cpt(
     model = get_peft_model(load_base(base_dir, model_spec), lora_config(lora))
     checkpoints = out_dir / "checkpoints"
     args = TrainingArguments(**_training_kwargs(schedule, checkpoints))
+    progress = _progress_callback(log, "cpt", schedule.max_steps)
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=data["train"],
         eval_dataset=data["val"],
         data_collator=default_data_collator,
-        callbacks=[_progress_callback(log, "cpt", schedule.max_steps)],
+        callbacks=[progress],
     )
-    resumed, before = _resume_point(checkpoints, log, "cpt")
+    resumed, _ = _resume_point(checkpoints, log, "cpt")
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=resumed)
     trainer.evaluate()
     tokens_per_step = (model_spec.max_seq_length * schedule.per_device_batch_size
                        * schedule.gradient_accumulation_steps)
-    return _finish(trainer, model, out_dir, started, resumed, before, tokens_per_step)
+    return _finish(trainer, model, out_dir, started, resumed, progress, tokens_per_step)
 
 
 def load_with_adapters(base_dir: Path, adapters: list[Path], spec: ModelSpec) -> object:
@@ -300,6 +316,7 @@ def train_sft(
     )
     model = load_with_adapters(base_dir, [cpt_adapter] if cpt_adapter else [], model_spec)
     checkpoints = out_dir / "checkpoints"
+    progress = _progress_callback(log, "sft", schedule.max_steps)
     config = SFTConfig(
         **_training_kwargs(schedule, checkpoints),
         max_length=model_spec.max_seq_length,
@@ -313,16 +330,17 @@ def train_sft(
         eval_dataset=data["val"],
         processing_class=tokenizer,
         peft_config=lora_config(lora),
-        callbacks=[_progress_callback(log, "sft", schedule.max_steps)],
+        callbacks=[progress],
     )
-    resumed, before = _resume_point(checkpoints, log, "sft")
+    resumed, _ = _resume_point(checkpoints, log, "sft")
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=resumed)
     trainer.evaluate()
     mean_len = sum(len(x) for x in data["train"]["input_ids"]) / max(1, len(data["train"]))
     tokens_per_step = int(mean_len * schedule.per_device_batch_size
                           * schedule.gradient_accumulation_steps)
-    return _finish(trainer, trainer.model, out_dir, started, resumed, before, tokens_per_step)
+    return _finish(trainer, trainer.model, out_dir, started, resumed, progress,
+                   tokens_per_step)
 
 
 def perplexity_from_loss(loss: float | None) -> float | None:
