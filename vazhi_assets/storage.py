@@ -94,6 +94,30 @@ class Catalog:
             finally:
                 con.unregister("incoming")
 
+    def append_rows(self, name: str, frame: pl.DataFrame) -> None:
+        """Append ``frame`` to table ``name`` (created on first use; new columns are added, so
+        history from earlier runs is kept as the schema grows)."""
+        arrow = frame.to_arrow()
+        with self.connect() as con:
+            con.register("incoming", arrow)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS '
+                            "SELECT * FROM incoming LIMIT 0")
+                existing = {row[0] for row in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                    [name]).fetchall()}
+                for column, dtype, *_ in con.execute("DESCRIBE incoming").fetchall():
+                    if column not in existing:
+                        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {dtype}')
+                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+
     def query(self, sql: str) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
             return pl.from_arrow(con.sql(sql).to_arrow_table())

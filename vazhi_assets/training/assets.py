@@ -72,7 +72,21 @@ def tokenizer_integrity(storage: VazhiStorage, recipe: RecipeResource) -> dg.Ass
     )
 
 
-def _heldout_texts(storage: VazhiStorage, per_language: int = 40) -> dict[str, list[str]]:
+def heldout_texts(
+    storage: VazhiStorage, recipe: RecipeResource, per_language: int = 8
+) -> dict[str, list[str]]:
+    """Texts of the documents ``cpt_shards`` put in its val split: never trained on."""
+    from vazhi_assets.training.shards import ShardManifest
+
+    manifest = ShardManifest.load(recipe.workdir(storage.base, "cpt_shards") / "manifest.json")
+    frames = [storage.read_table(n) for n in ("deduplicated_corpus", "english_replay")]
+    docs = pl.concat([f.select("doc_id", "text") for f in frames if f is not None])
+    text_of = dict(zip(docs["doc_id"], docs["text"], strict=True))
+    return {lang: [text_of[d] for d in ids[:per_language] if d in text_of]
+            for lang, ids in manifest.val_documents.items()}
+
+
+def _fertility_sample(storage: VazhiStorage, per_language: int = 40) -> dict[str, list[str]]:
     from vazhi_assets.training.shards import split_of
 
     texts: dict[str, list[str]] = {}
@@ -102,7 +116,7 @@ def tokenizer_report(
     from vazhi_assets.training.fertility import fertility
 
     require_passing_checks(context, base_model.key, ["tokenizer_integrity"])
-    table = fertility(tokenizer_for(storage, recipe), _heldout_texts(storage))
+    table = fertility(tokenizer_for(storage, recipe), _fertility_sample(storage))
     storage.write_table("tokenizer_report", table.with_columns(recipe=pl.lit(recipe.load().name)))
     return dg.MaterializeResult(
         metadata={**_meta(recipe), "fertility": dg.MetadataValue.md(markdown_table(table)),

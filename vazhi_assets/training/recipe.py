@@ -80,6 +80,16 @@ class InferenceSpec(_Strict):
     max_new_tokens: int = 256
 
 
+class ExportSpec(_Strict):
+    """GGUF files to publish and how far a quantized file may drift from the F16 one."""
+
+    max_perplexity_increase: dict[str, float] = Field(
+        default_factory=lambda: {"Q8_0": 0.05, "Q4_K_M": 0.30})
+    max_purity_drop: float = Field(0.15, ge=0, le=1)
+    size_budget_mb: float | None = None
+    eval_items: int = Field(8, ge=1)
+
+
 class Recipe(_Strict):
     name: str
     description: str = ""
@@ -91,6 +101,7 @@ class Recipe(_Strict):
     sft: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(learning_rate=1e-4))
     assistant_only_loss: bool = True
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
+    export: ExportSpec = Field(default_factory=ExportSpec)
     preflight_steps: int = Field(2, ge=1)
     preflight_check_answers: bool = True
 

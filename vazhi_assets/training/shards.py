@@ -39,6 +39,7 @@ class ShardManifest:
     replay_token_share: float = 0.0
     dropped_tail_tokens: int = 0
     files: dict[str, str] = field(default_factory=dict)
+    val_documents: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -131,6 +132,8 @@ def build_cpt_shards(
         n_tokens=pl.Series([len(ids) for _, ids in docs]))
     table = assign_splits(table, val_fraction)
     split_by_id = dict(zip(table["doc_id"], table["split"], strict=True))
+    for (language,), part in table.filter(pl.col("split") == "val").group_by("language"):
+        manifest.val_documents[language] = sorted(part["doc_id"].to_list())
     groups: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
     for row, ids in docs:
         groups[(split_by_id[row["doc_id"]], row["language"])].append(ids)
