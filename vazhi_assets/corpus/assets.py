@@ -305,8 +305,9 @@ def pretraining_mix(
 def cleaning_report(
     context: dg.AssetExecutionContext, storage: VazhiStorage
 ) -> dg.MaterializeResult:
-    pages = storage.read_partitions("raw_crawl", REGISTRY.names)
-    parts = [report.crawl_funnel(pl.concat(list(pages.values()), how="vertical_relaxed"))]
+    pages = pl.concat(list(storage.read_partitions("raw_crawl", REGISTRY.names).values()),
+                      how="vertical_relaxed")
+    parts = [report.crawl_funnel(pages)]
     for name in ("cleaned_urdu_corpus", "cleaned_tamil_corpus", "english_replay"):
         part = storage.read_table("cleaning_funnel", name)
         if part is not None:
@@ -318,6 +319,12 @@ def cleaning_report(
     retention = report.retention_by_source(funnel)
     storage.write_table("cleaning_report", funnel)
     storage.catalog.replace_table("retention_by_source", retention)
+    finals = [storage.read_table(n) for n in ("deduplicated_corpus", "english_replay")]
+    volume = report.volume_retention(
+        pages, pl.concat([f.select("source", "text") for f in finals if f is not None]))
+    storage.catalog.replace_table("volume_retention", volume)
+    target_volume = volume.filter(pl.col("source").is_in(
+        [s.name for s in REGISTRY.sources if s.role == "target"]))
     overall = retention.filter(pl.col("source").is_in(
         [s.name for s in REGISTRY.sources if s.role == "target"]))
     total_retention = float(overall["kept"].sum() / max(1, overall["fetched"].sum()))
@@ -326,6 +333,10 @@ def cleaning_report(
             "dagster/row_count": funnel.height,
             "target_retention": round(total_retention, 4),
             "qalb_retention": 0.678,
+            "target_volume_retention": round(
+                float(target_volume["kept_chars"].sum() / max(1, target_volume["raw_chars"].sum())),
+                4),
+            "volume_retention": dg.MetadataValue.md(markdown_table(volume)),
             "retention_by_source": dg.MetadataValue.md(markdown_table(retention)),
             "funnel": dg.MetadataValue.md(markdown_table(report.wide_funnel(funnel))),
             "funnel_chart": dg.MetadataValue.md(report.funnel_chart(funnel)),
