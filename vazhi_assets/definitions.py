@@ -5,6 +5,8 @@ import dagster as dg
 
 from vazhi_assets.corpus import assets as corpus
 from vazhi_assets.crawl import assets as crawl
+from vazhi_assets.evaluation.assets import EVALUATION_ASSETS
+from vazhi_assets.export.assets import EXPORT_ASSETS, EXPORT_CHECKS
 from vazhi_assets.resources import DemoSite, VazhiStorage
 from vazhi_assets.training.assets import TRAINING_ASSETS, TRAINING_CHECKS
 from vazhi_assets.training.resources import RecipeResource
@@ -18,12 +20,15 @@ ALL_ASSETS = [
     corpus.pretraining_mix,
     corpus.cleaning_report,
     *TRAINING_ASSETS,
+    *EXPORT_ASSETS,
+    *EVALUATION_ASSETS,
 ]
 ALL_CHECKS = [
     *corpus.corpus_checks,
     corpus.no_exact_duplicates,
     corpus.retention_within_bounds,
     *TRAINING_CHECKS,
+    *EXPORT_CHECKS,
 ]
 RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite(), "recipe": RecipeResource()}
 

@@ -117,7 +117,8 @@ def benchmark_table(
     rows, answers = [], {}
     for name, make in _variants(storage, recipe):
         started = time.monotonic()
-        result = evaluate_variant(make(), sets, languages=spec.data.languages)
+        with make() as runner:
+            result = evaluate_variant(runner, sets, languages=spec.data.languages)
         answers[name] = result.pop("answers", [])
         rows.append({"variant": name, **stamp, **result})
         context.log.info(f"{name}: measured in {time.monotonic() - started:.0f} s")

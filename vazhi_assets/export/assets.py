@@ -117,7 +117,6 @@ GGUF_ASSETS = {"F16": gguf_f16, "Q8_0": gguf_q8_0, "Q4_K_M": gguf_q4_k_m}
 def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> dict:
     """Load a GGUF in llama.cpp, answer the golden prompts, score held-out perplexity."""
     from vazhi_assets.evaluation.runners import LlamaCppRunner
-
     from vazhi_assets.training.assets import heldout_texts
 
     spec = recipe.load()
@@ -125,15 +124,21 @@ def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> di
     prompts = ev.golden_prompts()
     rows, perplexity = [], {}
     texts = heldout_texts(storage, recipe, per_language=spec.export.eval_items)
+    missing = [lang for lang in spec.data.languages if not texts.get(lang)]
+    if missing:
+        raise ValueError(f"no held-out text for {missing}: materialize cpt_shards again")
     for language in spec.data.languages:
         messages = [[{"role": "user", "content": p}] for p in prompts[language]]
-        answers = runner.answer(messages, max_new_tokens=64)
+        # greedy, with the repetition penalty the Modelfile ships: the file as users run it
+        answers = runner.answer(messages, max_new_tokens=64,
+                                repetition_penalty=spec.inference.repetition_penalty)
         for check in ev.check_answers(language, prompts[language], answers):
             rows.append({"language": language, "prompt": check.prompt, "answer": check.answer,
                          "purity": check.purity, "loop": check.loop})
         perplexity[language] = round(runner.perplexity(texts.get(language, [])[:4]), 3)
-    return {"answers": rows, "perplexity": perplexity,
-            "tokens_per_second": round(runner.tokens_per_second, 1)}
+    speed = round(runner.tokens_per_second, 1)
+    runner.close()
+    return {"answers": rows, "perplexity": perplexity, "tokens_per_second": speed}
 
 
 def _probe_cached(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> dict:
