@@ -243,23 +243,23 @@ def test_truncated_gguf_fails_clearly(exported: dict[str, Path], tmp_path: Path)
     size = broken.stat().st_size
     with broken.open("r+b") as handle:
         handle.truncate(int(size * 0.6))
-    with pytest.raises(gx.ExportError, match="truncated"):
+    with pytest.raises(gx.ExportError, match=r"damaged or truncated \(\d+ bytes\)"):
         gx.read_gguf_metadata(broken)
     # llama.cpp refuses it on its own (tensor data beyond the end of the file) ...
     with pytest.raises(ValueError):
         llama_cpp.Llama(model_path=str(broken), n_ctx=256, verbose=False)
     # ... and load_gguf says so with llama.cpp's own words.
-    with pytest.raises(gx.ExportError, match="cannot load(.|\n)*(bounds|file)"):
+    with pytest.raises(gx.ExportError, match="cannot load(.|\n)*not within the file bounds"):
         gx.load_gguf(broken, n_ctx=256, verify=False)
-    with pytest.raises(gx.ExportError, match="truncated"):
+    with pytest.raises(gx.ExportError, match=r"damaged or truncated \(\d+ bytes\)"):
         gx.quantize_gguf(broken, tmp_path / "q.gguf", "Q4_K_M")
     assert not (tmp_path / "q.gguf").exists()
 
 
 def test_flipped_bytes_are_caught(exported: dict[str, Path], tmp_path: Path) -> None:
     source = exported["Q4_K_M"]
-    tensor = max(gx._reader(source).tensors, key=lambda t: t.n_bytes)
-    offset = int(tensor.data_offset) + int(tensor.n_bytes) // 2
+    tensor = max(gx.read_gguf_metadata(source)["tensors"], key=lambda t: t["n_bytes"])
+    offset = tensor["offset"] + tensor["n_bytes"] // 2
 
     flipped = _copy(source, tmp_path)
     with flipped.open("r+b") as handle:
@@ -280,7 +280,7 @@ def test_flipped_bytes_are_caught(exported: dict[str, Path], tmp_path: Path) -> 
         handle.write(b"GGXX")
     with pytest.raises(gx.ExportError, match="not a GGUF"):
         gx.read_gguf_metadata(header)
-    with pytest.raises(gx.ExportError, match="cannot load"):
+    with pytest.raises(gx.ExportError, match="invalid magic characters"):
         gx.load_gguf(header, n_ctx=256, verify=False)
 
 
@@ -338,7 +338,7 @@ def test_quantize_with_mismatched_imatrix_fails(
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    with pytest.raises(gx.ExportError, match="returned"):
+    with pytest.raises(gx.ExportError, match="returned 1(.|\n)*imatrix size 10 is different"):
         gx.quantize_gguf(exported["F16"], tmp_path / "x.gguf", "Q4_K_M", imatrix=path)
     assert not (tmp_path / "x.gguf").exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".gguf-partial")]
