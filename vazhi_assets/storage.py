@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -79,14 +81,14 @@ class Catalog:
                 f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
             )
 
-    def replace_table(self, name: str, frame: pl.DataFrame) -> None:
-        """Swap table ``name`` for ``frame`` in one transaction."""
-        arrow = frame.to_arrow()
+    @contextmanager
+    def _with_frame(self, frame: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection in a transaction, with ``frame`` registered as ``incoming``."""
         with self.connect() as con:
-            con.register("incoming", arrow)
+            con.register("incoming", frame.to_arrow())
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+                yield con
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -94,29 +96,23 @@ class Catalog:
             finally:
                 con.unregister("incoming")
 
+    def replace_table(self, name: str, frame: pl.DataFrame) -> None:
+        """Swap table ``name`` for ``frame`` in one transaction."""
+        with self._with_frame(frame) as con:
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+
     def append_rows(self, name: str, frame: pl.DataFrame) -> None:
         """Append ``frame`` to table ``name`` (created on first use; new columns are added, so
         history from earlier runs is kept as the schema grows)."""
-        arrow = frame.to_arrow()
-        with self.connect() as con:
-            con.register("incoming", arrow)
-            try:
-                con.execute("BEGIN TRANSACTION")
-                con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS '
-                            "SELECT * FROM incoming LIMIT 0")
-                existing = {row[0] for row in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                    [name]).fetchall()}
-                for column, dtype, *_ in con.execute("DESCRIBE incoming").fetchall():
-                    if column not in existing:
-                        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {dtype}')
-                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                con.unregister("incoming")
+        with self._with_frame(frame) as con:
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM incoming LIMIT 0')
+            existing = {row[0] for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [name]).fetchall()}
+            for column, dtype, *_ in con.execute("DESCRIBE incoming").fetchall():
+                if column not in existing:
+                    con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {dtype}')
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
 
     def query(self, sql: str) -> pl.DataFrame:
         with self.connect(read_only=True) as con:

@@ -95,10 +95,22 @@ def _perplexity(total_logprob: float, total_tokens: int) -> float:
 
 
 class _SpeedMixin:
-    """Bookkeeping of the last ``answer()`` call, and ``with runner:`` closing the runner."""
+    """Bookkeeping of the last ``answer()`` call, ``with runner:`` closing the runner, and
+    perplexity / log-probabilities from the subclass's ``tokenize`` and ``_score``."""
 
     generated_tokens: int = 0
     generation_seconds: float = 0.0
+
+    def perplexity(self, texts: list[str], max_tokens: int = 512) -> float:
+        total, count = 0.0, 0
+        for text in texts:
+            logprob, n = self._score(self.tokenize(text)[:max_tokens])
+            total += logprob
+            count += n
+        return _perplexity(total, count)
+
+    def sequence_logprob(self, text: str) -> float:
+        return self._score(self.tokenize(text))[0]
 
     def close(self) -> None:
         pass
@@ -197,17 +209,6 @@ class HFRunner(_SpeedMixin):
             logprobs = torch.log_softmax(logits, dim=-1)
             picked = logprobs.gather(1, batch[0, 1:].unsqueeze(1)).squeeze(1)
         return float(picked.sum()), len(ids) - 1
-
-    def perplexity(self, texts: list[str], max_tokens: int = 512) -> float:
-        total, count = 0.0, 0
-        for text in texts:
-            logprob, n = self._score(self.tokenize(text)[:max_tokens])
-            total += logprob
-            count += n
-        return _perplexity(total, count)
-
-    def sequence_logprob(self, text: str) -> float:
-        return self._score(self.tokenize(text))[0]
 
     def answer(
         self, messages_list: list[Messages], max_new_tokens: int, repetition_penalty: float = 1.0
@@ -395,15 +396,7 @@ class LlamaCppRunner(_SpeedMixin):
     def perplexity(self, texts: list[str], max_tokens: int = 512) -> float:
         if max_tokens >= self.n_ctx:
             raise ValueError(f"max_tokens={max_tokens} must be below n_ctx={self.n_ctx}")
-        total, count = 0.0, 0
-        for text in texts:
-            logprob, n = self._score(self.tokenize(text)[:max_tokens])
-            total += logprob
-            count += n
-        return _perplexity(total, count)
-
-    def sequence_logprob(self, text: str) -> float:
-        return self._score(self.tokenize(text))[0]
+        return super().perplexity(texts, max_tokens)
 
     def answer(
         self, messages_list: list[Messages], max_new_tokens: int, repetition_penalty: float = 1.0
