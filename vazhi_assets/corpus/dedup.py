@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -321,8 +322,9 @@ class _CorpusStep(Step):
     def process(self, doc: Document) -> Document:
         raise TypeError(f"{self.name} works on a whole corpus: call run(docs)")
 
+    @abstractmethod
     def dedup(self, docs: Sequence[Document]) -> DedupResult:
-        raise NotImplementedError
+        """Deduplicate the whole list."""
 
     def run(self, docs: Sequence[Document]) -> tuple[list[Document], list[DroppedDoc]]:
         result = self.dedup(list(docs))

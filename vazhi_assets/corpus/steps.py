@@ -23,6 +23,7 @@ import html
 import math
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -155,7 +156,7 @@ DroppedDoc = tuple[Document, str, str]  # (document, step name, reason)
 # =============================================================================================
 # Step base class
 # =============================================================================================
-class Step:
+class Step(ABC):
     """Base class; subclasses set ``name`` and implement ``process``."""
 
     name: str = "step"
@@ -172,8 +173,9 @@ class Step:
     def fit(self, docs: Sequence[Document]) -> None:  # noqa: B027 - optional hook
         """Look at all documents before processing them (default: nothing)."""
 
+    @abstractmethod
     def process(self, doc: Document) -> Document | Dropped:
-        raise NotImplementedError
+        """Return the (possibly edited) document, or drop it with a reason."""
 
     def note(self, doc: Document, edit: str, n: int = 1) -> None:
         """Record an edit made to ``doc`` (for use inside ``process``)."""
