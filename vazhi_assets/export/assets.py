@@ -48,8 +48,7 @@ def _file_metadata(path: Path, recipe: RecipeResource, reference: Path | None) -
     meta = read_gguf_metadata(path)
     size = path.stat().st_size
     out = {
-        "recipe": recipe.load().name,
-        "recipe_hash": recipe.load().content_hash(),
+        **recipe.tags(),
         "path": dg.MetadataValue.path(str(path)),
         "size_mb": round(size / 1e6, 1),
         "architecture": meta.get("architecture"),
@@ -154,16 +153,6 @@ def _probe_cached(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> 
     return result
 
 
-def answers_verdict(answers: list[dict]) -> tuple[bool, pl.DataFrame]:
-    frame = pl.DataFrame(answers)
-    per_language = frame.group_by("language").agg(
-        purity=pl.col("purity").mean(), empty=(pl.col("answer").str.strip_chars() == "").sum(),
-        loops=pl.col("loop").sum()).sort("language")
-    bad = per_language.filter((pl.col("purity") < 0.5) | (pl.col("empty") > 0)
-                              | (pl.col("loops") > 0))
-    return bad.is_empty(), per_language
-
-
 def _answers_check(file_type: str) -> dg.AssetChecksDefinition:
     asset = GGUF_ASSETS[file_type]
 
@@ -177,7 +166,7 @@ def _answers_check(file_type: str) -> dg.AssetChecksDefinition:
         except Exception as exc:  # a file llama.cpp cannot load fails the check, clearly
             return dg.AssetCheckResult(passed=False, metadata={
                 "error": f"{type(exc).__name__}: {exc}"[:500]})
-        passed, per_language = answers_verdict(probe["answers"])
+        passed, per_language = ev.answers_verdict(probe["answers"])
         return dg.AssetCheckResult(passed=passed, metadata={
             "per_language": dg.MetadataValue.md(markdown_table(per_language)),
             "answers": dg.MetadataValue.md(markdown_table(pl.DataFrame(probe["answers"]))),

@@ -22,8 +22,7 @@ GROUP = "training"
 
 
 def _meta(recipe_res: RecipeResource) -> dict:
-    recipe = recipe_res.load()
-    return {"recipe": recipe.name, "recipe_hash": recipe.content_hash()}
+    return recipe_res.tags()
 
 
 def _base_dir(storage: VazhiStorage, recipe_res: RecipeResource) -> Path:
@@ -572,15 +571,11 @@ def _answers_before_after(
                 "mostly in the target script (mean purity ≥ 0.5 per language).")
 def merged_model_sanity(storage: VazhiStorage, recipe: RecipeResource) -> dg.AssetCheckResult:
     path = recipe.workdir(storage.base, "merged_model") / "answers.json"
-    answers = pl.DataFrame(json.loads(path.read_text(encoding="utf-8"))).filter(
-        pl.col("model") == "merged")
-    per_language = answers.group_by("language").agg(
-        purity=pl.col("purity").mean(), empty=(pl.col("answer").str.strip_chars() == "").sum(),
-        loops=pl.col("loop").sum())
-    bad = per_language.filter((pl.col("purity") < 0.5) | (pl.col("empty") > 0)
-                              | (pl.col("loops") > 0))
+    answers = [row for row in json.loads(path.read_text(encoding="utf-8"))
+               if row["model"] == "merged"]
+    passed, per_language = ev.answers_verdict(answers)
     return dg.AssetCheckResult(
-        passed=bad.is_empty(),
+        passed=passed,
         metadata={"per_language": dg.MetadataValue.md(markdown_table(per_language))},
     )
 

@@ -98,3 +98,17 @@ def check_answers(language: str, prompts: list[str], answers: list[str]) -> list
                     echoes_prompt(p, a))
         for p, a in zip(prompts, answers, strict=True)
     ]
+
+
+def answers_verdict(answers: list[dict], min_purity: float = 0.5) -> tuple[bool, object]:
+    """Per-language summary of answer rows (language, answer, purity, loop) and whether every
+    language passes: mean purity >= ``min_purity``, no empty answer, no loop."""
+    import polars as pl
+
+    frame = pl.DataFrame(answers)
+    per_language = frame.group_by("language").agg(
+        purity=pl.col("purity").mean(), empty=(pl.col("answer").str.strip_chars() == "").sum(),
+        loops=pl.col("loop").sum()).sort("language")
+    bad = per_language.filter((pl.col("purity") < min_purity) | (pl.col("empty") > 0)
+                              | (pl.col("loops") > 0))
+    return bad.is_empty(), per_language
