@@ -27,6 +27,7 @@ __all__ = [
     "script_counts",
     "script_of",
     "script_purity",
+    "SCRIPT_ALIASES",
 ]
 
 #: Code point ranges (inclusive) that make up each language's script.
@@ -50,6 +51,9 @@ SCRIPT_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
         (0x1E00, 0x1EFF),
     ),
 }
+
+#: Languages written in another language's script key: Arabic uses the Arabic block ("ur").
+SCRIPT_ALIASES: dict[str, str] = {"ar": "ur"}
 
 #: Marks that take the script of their base character (Unicode script "Inherited").
 _INHERITED_MARKS: tuple[tuple[int, int], ...] = (
@@ -115,6 +119,7 @@ def script_purity(text: str, language: str) -> float:
     >>> script_purity("ہر شخص 2024", "ur")
     1.0
     """
+    language = SCRIPT_ALIASES.get(language, language)
     if language not in SCRIPT_RANGES:
         raise KeyError(f"no script ranges for language {language!r}; known: {list(SCRIPT_RANGES)}")
     counts = script_counts(text)

@@ -52,12 +52,14 @@ def lineage(instance: dg.DagsterInstance) -> dict[str, str]:
 def _variants(storage: VazhiStorage, recipe: RecipeResource) -> list[tuple[str, object]]:
     from vazhi_assets.evaluation.runners import HFRunner, LlamaCppRunner
 
-    models = storage.base / "models" / recipe.load().name
+    spec = recipe.load()
+    models = storage.base / "models" / spec.name
     base_dir = models / "base_model" / "model"
+    cpt = [("cpt", lambda: HFRunner(base_dir, name="cpt",
+                                    adapters=[models / "cpt_adapter" / "adapter"]))]
     return [
         ("base", lambda: HFRunner(base_dir, name="base")),
-        ("cpt", lambda: HFRunner(base_dir, name="cpt",
-                                 adapters=[models / "cpt_adapter" / "adapter"])),
+        *(cpt if spec.has_cpt else []),
         ("sft_merged_fp16", lambda: HFRunner(models / "merged_model" / "model",
                                              name="sft_merged_fp16")),
         *[(f"gguf_{t.lower()}", (lambda t=t: LlamaCppRunner(gguf_path(storage, recipe, t),

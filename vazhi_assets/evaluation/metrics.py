@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from vazhi_assets.corpus.normalize import normalize_unicode
-from vazhi_assets.corpus.scripts import SCRIPT_RANGES, script_purity
+from vazhi_assets.corpus.scripts import SCRIPT_ALIASES, SCRIPT_RANGES, script_purity
 from vazhi_assets.evaluation.eval_sets import EvalSets, MinimalPair
 from vazhi_assets.evaluation.runners import ModelRunner
 from vazhi_assets.training.evaluate import echoes_prompt, repetition_loop
@@ -138,7 +138,9 @@ def _budget(runner: Any, reference: str, floor: int, cap: int) -> int:
 
 
 def _purity(answer: str, language: str) -> float | None:
-    return round(script_purity(answer, language), 4) if language in SCRIPT_RANGES else None
+    if language not in {*SCRIPT_RANGES, *SCRIPT_ALIASES}:
+        return None
+    return round(script_purity(answer, language), 4)
 
 
 def _user_text(messages: list[dict[str, str]]) -> str:
@@ -211,7 +213,7 @@ def evaluate_variant(
         if not prompts:
             continue
         answers = timed([[{"role": "user", "content": p}] for p in prompts], max_new_tokens)
-        if language in SCRIPT_RANGES:
+        if language in {*SCRIPT_RANGES, *SCRIPT_ALIASES}:
             result[f"purity_{language}"] = round(answer_purity(answers, language), 4)
         for prompt, answer in zip(prompts, answers, strict=True):
             records.append({

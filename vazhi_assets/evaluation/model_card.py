@@ -57,11 +57,14 @@ def render_model_card(
     ]
     for stage, lora, schedule in (("cpt", recipe.cpt_lora, recipe.cpt),
                                   ("sft", recipe.sft_lora, recipe.sft)):
+        if schedule is None:
+            lines.append(f"| {stage} | – | – | – | – | – | skipped by the recipe | – | – |")
+            continue
         result = training.get(stage, {})
         lines.append(
             f"| {stage} | {lora.r} | {lora.alpha} | {', '.join(lora.target_modules)} | "
             f"{schedule.learning_rate} | {schedule.lr_scheduler} | "
-            f"{result.get('global_step', schedule.max_steps)} | "
+            f"{result.get('global_step', schedule.max_steps or schedule.num_train_epochs)} | "
             f"{schedule.per_device_batch_size}x{schedule.gradient_accumulation_steps} | "
             f"{result.get('trainable_share', '')} |")
     inference = recipe.inference

@@ -24,19 +24,14 @@ def gguf_path(storage: VazhiStorage, recipe: RecipeResource, file_type: str) -> 
 
 
 def _modelfile(path: Path, recipe: RecipeResource, metadata: dict) -> Path:
-    from vazhi_assets.export.gguf import (
-        chatml_ollama_template,
-        llama3_ollama_template,
-        write_modelfile,
-    )
+    from vazhi_assets.export.gguf import TEMPLATE_FAMILIES, template_family, write_modelfile
 
-    template = metadata.get("chat_template") or ""
-    if "<|start_header_id|>" in template:
-        go_template, stops = llama3_ollama_template(), ["<|eot_id|>"]
-    else:
-        go_template, stops = chatml_ollama_template(), ["<|im_end|>", "<|im_start|>"]
-    inference = recipe.load().inference
-    return write_modelfile(path, chat_template_go=go_template, stop=stops,
+    family = template_family(metadata.get("chat_template")) or "chatml"
+    make_template, stops = TEMPLATE_FAMILIES[family]
+    spec = recipe.load()
+    inference = spec.inference
+    return write_modelfile(path, chat_template_go=make_template(), stop=stops,
+                           system=spec.model.system_prompt,
                            temperature=inference.temperature, top_p=inference.top_p,
                            repeat_penalty=inference.repetition_penalty,
                            num_predict=inference.max_new_tokens)

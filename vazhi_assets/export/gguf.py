@@ -726,20 +726,36 @@ def llama3_ollama_template() -> str:
     )
 
 
+def alpaca_ollama_template() -> str:
+    """Ollama prompt template for Alpaca-style models: ``### Instruction:``, ``### Input:`` for
+    the text after the first blank line of the prompt, ``### Response:``; the system message
+    (e.g. the Alpaca preamble) first."""
+    return (
+        "{{- if .System }}{{ .System }}\n\n{{ end }}"
+        "{{- range $i, $m := .Messages }}\n"
+        "{{- if eq $m.Role \"user\" }}### Instruction:\n{{ $m.Content }}\n\n### Response:\n"
+        "{{ else if eq $m.Role \"assistant\" }}{{ $m.Content }}\n\n{{ end }}\n"
+        "{{- end }}"
+    )
+
+
 TEMPLATE_FAMILIES = {
     "chatml": (chatml_ollama_template, ["<|im_end|>", "<|im_start|>"]),
     "llama3": (llama3_ollama_template, ["<|eot_id|>", "<|start_header_id|>"]),
+    "alpaca": (alpaca_ollama_template, ["### Instruction:"]),
 }
 
 
 def template_family(chat_template: str | None) -> str | None:
-    """``chatml`` / ``llama3`` from a Jinja chat template's markers, else None."""
+    """``chatml`` / ``llama3`` / ``alpaca`` from a Jinja chat template's markers, else None."""
     if not chat_template:
         return None
     if "<|start_header_id|>" in chat_template and "<|eot_id|>" in chat_template:
         return "llama3"
     if "<|im_start|>" in chat_template and "<|im_end|>" in chat_template:
         return "chatml"
+    if "### Instruction:" in chat_template and "### Response:" in chat_template:
+        return "alpaca"
     return None
 
 

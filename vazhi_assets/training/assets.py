@@ -29,10 +29,23 @@ def _base_dir(storage: VazhiStorage, recipe_res: RecipeResource) -> Path:
     return recipe_res.workdir(storage.base, "base_model") / "model"
 
 
+def chat_templates(storage: VazhiStorage, recipe_res: RecipeResource) -> tuple[str, str | None]:
+    """``(training template, template the merged model ships or None)`` for the recipe."""
+    from vazhi_assets.training.sft_render import recipe_templates
+
+    spec = recipe_res.load().model
+    stock = load_tokenizer(_base_dir(storage, recipe_res), spec.max_seq_length).chat_template
+    return recipe_templates(spec.chat_template, stock, spec.system_prompt)
+
+
 def tokenizer_for(storage: VazhiStorage, recipe_res: RecipeResource) -> object:
+    """The base tokenizer with padding set and, when the recipe picks another chat template or
+    a system prompt, that template: what training renders with and the merged model ships."""
     recipe = recipe_res.load()
     tokenizer = load_tokenizer(_base_dir(storage, recipe_res), recipe.model.max_seq_length)
     prepare_padding(tokenizer)
+    if recipe.model.chat_template != "model" or recipe.model.system_prompt is not None:
+        tokenizer.chat_template = chat_templates(storage, recipe_res)[1]
     return tokenizer
 
 
@@ -47,6 +60,11 @@ def tokenizer_for(storage: VazhiStorage, recipe_res: RecipeResource) -> object:
 def base_model(
     context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
 ) -> dg.MaterializeResult:
+    from vazhi_assets.training.train import cuda_available
+
+    problems = recipe.load().machine_problems(cuda_available())
+    if problems:
+        raise dg.Failure("recipe cannot run on this machine:\n" + "\n".join(problems))
     spec = recipe.load().model
     info = resolve_base_model(spec, _base_dir(storage, recipe))
     context.log.info(f"base model {info.name}: {info.parameters:,} parameters at {info.path}")
@@ -74,9 +92,18 @@ def tokenizer_integrity(storage: VazhiStorage, recipe: RecipeResource) -> dg.Ass
 def heldout_texts(
     storage: VazhiStorage, recipe: RecipeResource, per_language: int = 8
 ) -> dict[str, list[str]]:
-    """Texts of the documents ``cpt_shards`` put in its val split: never trained on."""
+    """Texts of the documents ``cpt_shards`` put in its val split: never trained on. A recipe
+    without CPT uses the answers of its held-out SFT samples instead."""
     from vazhi_assets.training.shards import ShardManifest
 
+    spec = recipe.load()
+    if not spec.has_cpt:
+        from vazhi_assets.training.sft_data import build_sft_dataset
+
+        held = build_sft_dataset(spec.data.sft_sources, split="heldout",
+                                 languages=spec.data.languages).samples
+        return {lang: [s.assistant_text for s in held if s.language == lang][:per_language]
+                for lang in spec.data.languages}
     manifest = ShardManifest.load(recipe.workdir(storage.base, "cpt_shards") / "manifest.json")
     frames = [storage.read_table(n) for n in ("deduplicated_corpus", "english_replay")]
     docs = pl.concat([f.select("doc_id", "text") for f in frames if f is not None])
@@ -140,6 +167,10 @@ def cpt_shards(
 
     require_passing_checks(context, base_model.key, ["tokenizer_integrity"])
     spec = recipe.load()
+    out = recipe.workdir(storage.base, "cpt_shards")
+    if not spec.has_cpt:
+        shutil.rmtree(out, ignore_errors=True)
+        return dg.MaterializeResult(metadata={**_meta(recipe), "skipped": "recipe has no CPT"})
     mix = storage.read_table("pretraining_mix")
     if mix is None:
         raise dg.Failure("pretraining_mix is missing; materialize the corpus assets first")
@@ -149,7 +180,6 @@ def cpt_shards(
     mixed_replay = mix.filter(pl.col("role") == "replay").select(replay.columns)
     pool = pl.concat([mixed_replay, replay.filter(~pl.col("doc_id").is_in(mixed_replay["doc_id"]))
                       .sort("doc_id")])
-    out = recipe.workdir(storage.base, "cpt_shards")
     staging = out.parent / ".cpt_shards.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     manifest = build_cpt_shards(
@@ -208,7 +238,10 @@ def sft_dataset(
         extra=extra,
         drop_invalid=False,
     )
-    frame = sft_data.samples_to_frame(build.samples)
+    samples, replay = build.samples, {}
+    if spec.data.sft_replay_ratio is not None:
+        samples, replay = sft_data.apply_replay_ratio(samples, spec.data.sft_replay_ratio)
+    frame = sft_data.samples_to_frame(samples)
     path = storage.write_table("sft_dataset", frame)
     counts = frame.group_by("language", "format").agg(samples=pl.len()).sort("language",
                                                                              "format")
@@ -223,6 +256,7 @@ def sft_dataset(
             "drop_reasons": dg.MetadataValue.json(
                 sorted({f"{d.stage}: {d.reason}" for d in build.dropped})[:20]),
             "stats": dg.MetadataValue.json(build.stats),
+            **replay,
         }
     )
 
@@ -277,7 +311,7 @@ def sft_shards(
     config: SftRenderConfig,
 ) -> dg.MaterializeResult:
     from vazhi_assets.training import sft_data
-    from vazhi_assets.training.sft_render import render, templates_agree, training_template
+    from vazhi_assets.training.sft_render import render, templates_agree
     from vazhi_assets.training.shards import split_of
 
     require_passing_checks(context, sft_dataset.key, ["chatml_validity", "sft_script_purity"])
@@ -285,7 +319,7 @@ def sft_shards(
     spec = recipe.load()
     tokenizer = tokenizer_for(storage, recipe)
     samples = sft_data.frame_to_samples(storage.read_table("sft_dataset"))
-    template = config.chat_template or training_template(tokenizer.chat_template)
+    template = config.chat_template or chat_templates(storage, recipe)[0]
     disagreements = templates_agree(tokenizer, template, [s.messages for s in samples])
     rows, beyond_window = [], 0
     for sample in samples:
@@ -405,7 +439,8 @@ def training_preflight(
     spec = recipe.load()
     work = recipe.workdir(storage.base, "training_preflight")
     result = run_preflight(
-        spec, _base_dir(storage, recipe), recipe.workdir(storage.base, "cpt_shards"),
+        spec, _base_dir(storage, recipe),
+        recipe.workdir(storage.base, "cpt_shards") if spec.has_cpt else None,
         recipe.workdir(storage.base, "sft_shards"), work / "run",
         tokenizer_for(storage, recipe), log=context.log.info,
     )
@@ -462,6 +497,9 @@ def cpt_adapter(
 
     require_passing_checks(context, training_preflight.key, ["preflight_passed"])
     spec = recipe.load()
+    if not spec.has_cpt:
+        shutil.rmtree(recipe.workdir(storage.base, "cpt_adapter"), ignore_errors=True)
+        return dg.MaterializeResult(metadata={**_meta(recipe), "skipped": "recipe has no CPT"})
     base_dir = _base_dir(storage, recipe)
     shards = recipe.workdir(storage.base, "cpt_shards")
     result = train_cpt(base_dir, shards, recipe.workdir(storage.base, "cpt_adapter"),
@@ -501,7 +539,7 @@ def sft_adapter(
 
     require_passing_checks(context, sft_shards.key, ["mask_coverage"])
     spec = recipe.load()
-    cpt_dir = recipe.workdir(storage.base, "cpt_adapter") / "adapter"
+    cpt_dir = recipe.workdir(storage.base, "cpt_adapter") / "adapter" if spec.has_cpt else None
     result = train_sft(
         _base_dir(storage, recipe), cpt_dir, recipe.workdir(storage.base, "sft_shards"),
         recipe.workdir(storage.base, "sft_adapter"), model_spec=spec.model, lora=spec.sft_lora,
@@ -527,10 +565,10 @@ def merged_model(
     spec = recipe.load()
     tokenizer = tokenizer_for(storage, recipe)
     adapters = [recipe.workdir(storage.base, name) / "adapter"
-                for name in ("cpt_adapter", "sft_adapter")]
+                for name in (("cpt_adapter",) if spec.has_cpt else ()) + ("sft_adapter",)]
     out = recipe.workdir(storage.base, "merged_model") / "model"
     info = merge_adapter_fp16(_base_dir(storage, recipe), adapters, out, tokenizer=tokenizer,
-                              inference=spec.inference)
+                              inference=spec.inference, dtype=spec.export.merge_dtype)
     comparison = _answers_before_after(spec, tokenizer, _base_dir(storage, recipe), out,
                                        end_of_turn_ids(tokenizer))
     atomic_write_text(out.parent / "answers.json",

@@ -24,12 +24,14 @@ class PreflightResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _slice_shards(cpt_dir: Path, sft_dir: Path, work: Path, blocks: int, samples: int) -> None:
+def _slice_shards(cpt_dir: Path | None, sft_dir: Path, work: Path, blocks: int,
+                  samples: int) -> None:
     (work / "cpt").mkdir(parents=True, exist_ok=True)
     (work / "sft").mkdir(parents=True, exist_ok=True)
     for split in ("train", "val"):
-        frame = pl.concat([pl.read_parquet(f) for f in shard_files(cpt_dir, split)])
-        frame.head(blocks).write_parquet(work / "cpt" / f"{split}-00000.parquet")
+        if cpt_dir is not None:
+            frame = pl.concat([pl.read_parquet(f) for f in shard_files(cpt_dir, split)])
+            frame.head(blocks).write_parquet(work / "cpt" / f"{split}-00000.parquet")
         pl.read_parquet(sft_dir / f"{split}.parquet").head(samples).write_parquet(
             work / "sft" / f"{split}.parquet")
 
@@ -37,7 +39,7 @@ def _slice_shards(cpt_dir: Path, sft_dir: Path, work: Path, blocks: int, samples
 def run_preflight(
     recipe: Recipe,
     base_dir: Path,
-    cpt_dir: Path,
+    cpt_dir: Path | None,
     sft_dir: Path,
     work: Path,
     tokenizer: object,
@@ -45,7 +47,8 @@ def run_preflight(
     max_new_tokens: int = 24,
 ) -> PreflightResult:
     """Train ``recipe.preflight_steps`` of CPT and of SFT on a slice, merge, and answer one golden
-    prompt per target language. Passes when every stage works and each answer is non-empty,
+    prompt per target language (no CPT part when ``cpt_dir`` is None: the recipe has none).
+    Passes when every stage works and each answer is non-empty,
     loop-free and contains letters of the target script."""
     shutil.rmtree(work, ignore_errors=True)
     result = PreflightResult(passed=False)
@@ -54,18 +57,22 @@ def run_preflight(
     schedule = {"max_steps": steps, "per_device_batch_size": batch, "eval_steps": steps,
                 "save_steps": steps, "warmup_ratio": 0.0}
     _slice_shards(cpt_dir, sft_dir, work / "data", blocks=steps * batch, samples=steps * batch)
+    adapters: list[Path] = []
+    if cpt_dir is not None and recipe.cpt is not None:
+        clock = time.monotonic()
+        cpt = train_cpt(base_dir, work / "data" / "cpt", work / "cpt", model_spec=recipe.model,
+                        lora=recipe.cpt_lora, schedule=recipe.cpt.model_copy(update=schedule),
+                        log=log)
+        result.seconds["cpt"] = round(time.monotonic() - clock, 2)
+        adapters.append(Path(cpt.adapter_dir))
     clock = time.monotonic()
-    cpt = train_cpt(base_dir, work / "data" / "cpt", work / "cpt", model_spec=recipe.model,
-                    lora=recipe.cpt_lora, schedule=recipe.cpt.model_copy(update=schedule),
-                    log=log)
-    result.seconds["cpt"] = round(time.monotonic() - clock, 2)
-    clock = time.monotonic()
-    sft = train_sft(base_dir, Path(cpt.adapter_dir), work / "data" / "sft", work / "sft",
+    sft = train_sft(base_dir, adapters[0] if adapters else None, work / "data" / "sft",
+                    work / "sft",
                     model_spec=recipe.model, lora=recipe.sft_lora,
                     schedule=recipe.sft.model_copy(update=schedule), tokenizer=tokenizer, log=log)
     result.seconds["sft"] = round(time.monotonic() - clock, 2)
     clock = time.monotonic()
-    merge_adapter_fp16(base_dir, [Path(cpt.adapter_dir), Path(sft.adapter_dir)],
+    merge_adapter_fp16(base_dir, [*adapters, Path(sft.adapter_dir)],
                        work / "merged", tokenizer=tokenizer, inference=recipe.inference,
                        dtype="float32")
     result.seconds["merge"] = round(time.monotonic() - clock, 2)

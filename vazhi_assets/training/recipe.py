@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vazhi_assets.settings import PACKAGE_DIR
 
 RECIPES_DIR = PACKAGE_DIR / "recipes"
+ARCHITECTURES_DIR = RECIPES_DIR / "architectures"
 OFFLINE_SMOLLM2 = "offline:smollm2-135m-instruct"
+#: Chat template families a recipe can train with; anything else is a path to a .jinja file.
+TEMPLATE_FAMILIES = ("model", "chatml", "llama3", "alpaca")
+LANGUAGES = ("ur", "ta", "en", "ar")
 
 
 class _Strict(BaseModel):
@@ -31,6 +35,28 @@ class ModelSpec(_Strict):
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     load_in_4bit: bool = False
     use_unsloth: bool = False
+    chat_template: str = "model"
+    system_prompt: str | None = None
+    architecture: str | None = None
+
+    @field_validator("chat_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if value in TEMPLATE_FAMILIES or value.endswith(".jinja"):
+            return value
+        raise ValueError(f"must be one of {TEMPLATE_FAMILIES} or a path to a .jinja file, "
+                         f"not {value!r}")
+
+    def architecture_config(self) -> Path | None:
+        """The bundled ``config.json`` facts the dry run plans with (no weights needed)."""
+        if not self.architecture:
+            return None
+        path = ARCHITECTURES_DIR / f"{self.architecture}.json"
+        if not path.exists():
+            known = sorted(p.stem for p in ARCHITECTURES_DIR.glob("*.json"))
+            raise FileNotFoundError(f"model.architecture {self.architecture!r} unknown; "
+                                    f"bundled: {known}")
+        return path
 
 
 class LoraSpec(_Strict):
@@ -48,9 +74,10 @@ class LoraSpec(_Strict):
 
 class ScheduleSpec(_Strict):
     learning_rate: float = Field(2e-4, gt=0)
+    num_train_epochs: float | None = Field(None, gt=0)
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    max_steps: int = Field(40, ge=1)
+    max_steps: int | None = Field(40, ge=1)
     per_device_batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)
@@ -61,11 +88,22 @@ class ScheduleSpec(_Strict):
     seed: int = 42
     optimizer: str = "adamw_torch"
     gradient_checkpointing: bool = False
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+    @model_validator(mode="after")
+    def _length(self) -> ScheduleSpec:
+        if self.max_steps is None and self.num_train_epochs is None:
+            raise ValueError("set max_steps or num_train_epochs")
+        return self
 
 
 class DataSpec(_Strict):
-    languages: list[Literal["ur", "ta", "en"]] = Field(default_factory=lambda: ["ur", "ta"])
+    languages: list[Literal["ur", "ta", "en", "ar"]] = Field(
+        default_factory=lambda: ["ur", "ta"])
     replay_ratio: float = Field(0.07, ge=0, lt=1)
+    sft_replay_ratio: float | None = Field(None, ge=0, lt=1)
+    planned_cpt_tokens: int | None = Field(None, ge=1)
+    planned_sft_samples: int | None = Field(None, ge=1)
     val_fraction: float = Field(0.05, gt=0, lt=0.5)
     sft_sources: list[str] = Field(default_factory=lambda: ["bundled", "corpus"])
     sft_max_per_source: int | None = Field(None, ge=1)
@@ -88,6 +126,17 @@ class ExportSpec(_Strict):
     max_purity_drop: float = Field(0.15, ge=0, le=1)
     size_budget_mb: float | None = None
     eval_items: int = Field(8, ge=1)
+    merge_dtype: str = "float16"
+
+    @field_validator("merge_dtype")
+    @classmethod
+    def _merge_dtype(cls, value: str) -> str:
+        if value in {"float16", "bfloat16", "float32"}:
+            return value
+        if any(x in value.lower() for x in ("4", "8", "nf", "int")):
+            raise ValueError(f"{value!r}: adapters cannot be merged into quantized weights; "
+                             "merge in float16/bfloat16 and quantize the merged model (GGUF)")
+        raise ValueError(f"must be float16, bfloat16 or float32, not {value!r}")
 
 
 class Recipe(_Strict):
@@ -96,7 +145,7 @@ class Recipe(_Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     data: DataSpec = Field(default_factory=DataSpec)
     cpt_lora: LoraSpec = Field(default_factory=LoraSpec)
-    cpt: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    cpt: ScheduleSpec | None = Field(default_factory=ScheduleSpec)
     sft_lora: LoraSpec = Field(default_factory=LoraSpec)
     sft: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(learning_rate=1e-4))
     assistant_only_loss: bool = True
@@ -109,7 +158,51 @@ class Recipe(_Strict):
     def _combinations(self) -> Recipe:
         if self.model.load_in_4bit and self.model.dtype == "float32":
             raise ValueError("model.load_in_4bit needs model.dtype bfloat16 or float16")
+        if self.model.load_in_4bit and (self.cpt_lora.modules_to_save
+                                        or self.sft_lora.modules_to_save):
+            raise ValueError("lora.modules_to_save with model.load_in_4bit: full copies of "
+                             "4-bit embeddings cannot be trained; drop one of them")
+        template = self.model.chat_template
+        if self.assistant_only_loss and template.endswith(".jinja"):
+            from vazhi_assets.training.sft_render import has_generation_markers
+
+            path = Path(template)
+            if not path.is_absolute():
+                path = RECIPES_DIR / path
+            if not path.exists():
+                raise ValueError(f"model.chat_template: {template} does not exist")
+            if not has_generation_markers(path.read_text(encoding="utf-8")):
+                raise ValueError(f"model.chat_template: {template} has no {{% generation %}} "
+                                 "blocks, so assistant_only_loss: true cannot mask it")
+        english = {"bundled", "bundled_en"} & set(self.data.sft_sources)
+        if self.data.sft_replay_ratio and not english:
+            raise ValueError("data.sft_replay_ratio needs English SFT data "
+                             "(data.sft_sources: bundled or bundled_en)")
         return self
+
+    @property
+    def has_cpt(self) -> bool:
+        return self.cpt is not None
+
+    def machine_problems(self, cuda: bool) -> list[str]:
+        """Fields this machine cannot run (checked before any training starts)."""
+        if cuda:
+            return []
+        problems = []
+        for flag in ("load_in_4bit", "use_unsloth"):
+            if getattr(self.model, flag):
+                problems.append(f"model.{flag}: true needs a CUDA GPU; none is available")
+        for stage in ("cpt", "sft"):
+            schedule = getattr(self, stage)
+            if schedule is None:
+                continue
+            if schedule.precision != "fp32":
+                problems.append(f"{stage}.precision: {schedule.precision} mixed precision "
+                                "needs a CUDA GPU here; use fp32 on the CPU")
+            if "8bit" in schedule.optimizer or "paged" in schedule.optimizer:
+                problems.append(f"{stage}.optimizer: {schedule.optimizer} is bitsandbytes' "
+                                "CUDA optimizer; use adamw_torch on the CPU")
+        return problems
 
     def content_hash(self) -> str:
         """Hash of the resolved recipe, recorded on every asset it produces."""

@@ -898,6 +898,7 @@ SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
     "saudi": ("saudi",),
 }
 SOURCES = ("bundled_ur", "bundled_ta", "bundled_en", "kural", "udhr", "saudi")
+SAUDI_HELDOUT_EVERY = 8
 
 
 def resolve_sources(names: Iterable[str]) -> list[str]:
@@ -921,7 +922,7 @@ def _load_source(
     udhr_heldout_every: int,
     udhr_pairs: Sequence[tuple[str, str]],
 ) -> list[Sample]:
-    if name in ("bundled_ur", "bundled_ta", "bundled_en", "saudi") and split != "train":
+    if name in ("bundled_ur", "bundled_ta", "bundled_en") and split != "train":
         return []  # the hand-written seeds are training data only
     if name == "bundled_ur":
         return load_chatml_jsonl(sft_dir / BUNDLED_FILES["urdu_instructions"],
@@ -932,8 +933,9 @@ def _load_source(
     if name == "bundled_en":
         return load_alpaca_jsonl(sft_dir / BUNDLED_FILES["english_alpaca"],
                                  "english_alpaca", "en")
-    if name == "saudi":
-        return load_alpaca_xlsx(sft_dir / BUNDLED_FILES["saudi_dialect"], "saudi_dialect")
+    if name == "saudi":  # every SAUDI_HELDOUT_EVERY-th sheet row is held out for chrF
+        rows = load_alpaca_xlsx(sft_dir / BUNDLED_FILES["saudi_dialect"], "saudi_dialect")
+        return [r for r in rows if _split_of(r.meta["row"], SAUDI_HELDOUT_EVERY) == split]
     if name == "kural":
         if chapters is None:
             from vazhi_assets.textsources import thirukkural_chapters
@@ -985,10 +987,11 @@ def build_sft_dataset(
     ``saudi`` or members ``bundled_ur``, ``bundled_ta``, ``bundled_en``, ``kural``, ``udhr``,
     ``saudi``) plus ``extra`` samples.
 
-    ``split="heldout"`` returns only the corpus-derived held-out samples (the bundled seeds
-    are training data). ``languages`` keeps only those languages (counted as filtered, not
-    dropped). ``max_per_source`` caps every loaded source at that many samples, taken evenly
-    spaced over it (the kural citations alone are ~1,200 samples against ~40 per seed file).
+    ``split="heldout"`` returns only the held-out samples: corpus-derived ones and every
+    8th row of the Saudi sheet (the other bundled seeds are training data). ``languages``
+    keeps only those languages (counted as filtered, not dropped). ``max_per_source`` caps
+    every loaded source at that many samples, taken evenly spaced over it (the kural
+    citations alone are ~1,200 samples against ~40 per seed file).
     Cleaning order and reasons: see the module docstring. With ``drop_invalid=False``
     structurally invalid samples are kept untouched (counted in ``stats["invalid"]``) so that a
     blocking ChatML check downstream reports them instead of the build hiding them.
@@ -1081,6 +1084,24 @@ def build_sft_dataset(
         }
     )
     return SftBuild(kept, dropped, flagged, stats)
+
+
+def apply_replay_ratio(
+    samples: Sequence[Sample], ratio: float, replay_language: str = "en"
+) -> tuple[list[Sample], dict[str, Any]]:
+    """Keep English (replay) samples at ``ratio`` of the result, taken evenly spaced in their
+    order; every target-language sample is kept. Reports the achieved share (lower than asked
+    when there is not enough English)."""
+    target = [s for s in samples if s.language != replay_language]
+    replay = [s for s in samples if s.language == replay_language]
+    wanted = round(ratio / (1 - ratio) * len(target)) if ratio < 1 else len(replay)
+    kept = min(wanted, len(replay))
+    chosen = [replay[i * len(replay) // kept] for i in range(kept)] if kept else []
+    out = target + chosen
+    stats = {"replay_ratio_requested": ratio, "replay_available": len(replay),
+             "replay_kept": kept,
+             "replay_ratio_achieved": round(kept / len(out), 4) if out else 0.0}
+    return out, stats
 
 
 def _main() -> None:

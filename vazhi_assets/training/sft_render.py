@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 CHATML_MARKER = "<|im_start|>"
 LLAMA3_MARKER = "<|start_header_id|>"
@@ -49,9 +50,21 @@ def _chatml_training_template(default_system: str | None) -> str:
     )
 
 
-def _llama3_training_template() -> str:
+def _system_default(default_system: str | None, open_: str, close: str) -> str:
+    """Jinja that renders ``default_system`` before the first message unless it is a system
+    message; ``open_``/``close`` are the family's system-turn markers."""
+    if default_system is None:
+        return ""
+    escaped = default_system.replace("'", "\\'").replace("\n", "\\n")
+    return ("{%- if messages[0]['role'] != 'system' -%}"
+            "{{ '" + open_ + escaped + close + "' }}{%- endif -%}")
+
+
+def _llama3_training_template(default_system: str | None = None) -> str:
     return (
         "{{- bos_token -}}"
+        + _system_default(default_system, "<|start_header_id|>system<|end_header_id|>\\n\\n",
+                          "<|eot_id|>") +
         "{%- for message in messages -%}"
         "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
         "{%- if message['role'] == 'assistant' -%}"
@@ -61,6 +74,63 @@ def _llama3_training_template() -> str:
         "{%- if add_generation_prompt -%}"
         "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif -%}"
     )
+
+
+def _alpaca_training_template(default_system: str | None) -> str:
+    """Alpaca prompts: ``### Instruction:`` (``### Input:`` for the text after the first blank
+    line of the user turn), ``### Response:``; the response and eos carry the loss."""
+    return (
+        _system_default(default_system, "", "\\n\\n") +
+        "{%- for message in messages -%}"
+        "{%- if message['role'] == 'system' -%}{{ message['content'] + '\\n\\n' }}"
+        "{%- elif message['role'] == 'user' -%}"
+        "{%- set parts = message['content'].split('\\n\\n', 1) -%}"
+        "{{ '### Instruction:\\n' + parts[0] + '\\n\\n' }}"
+        "{%- if parts | length > 1 -%}{{ '### Input:\\n' + parts[1] + '\\n\\n' }}"
+        "{%- endif -%}"
+        "{{ '### Response:\\n' }}"
+        "{%- else -%}"
+        "{%- generation -%}{{ message['content'] + eos_token }}{%- endgeneration -%}"
+        "{{ '\\n\\n' }}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+    )
+
+
+def inference_template(template: str) -> str:
+    """The training template without its ``{% generation %}`` markers: what the merged model
+    ships (llama.cpp and Ollama do not know the tag)."""
+    return re.sub(r"\{%-?\s*(end)?generation\s*-?%\}", "", template)
+
+
+def recipe_templates(choice: str, stock: str | None,
+                     system_prompt: str | None = None) -> tuple[str, str | None]:
+    """``(training template, template the merged model ships)`` for a recipe's
+    ``model.chat_template``; the second is None when the model keeps its own template."""
+    if choice == "model" and system_prompt is None:
+        return training_template(stock), None
+    if choice == "model":
+        if stock and LLAMA3_MARKER in stock:
+            choice = "llama3"
+        elif stock and CHATML_MARKER in stock:
+            choice = "chatml"
+        else:
+            raise TemplateError("model.system_prompt needs a ChatML or Llama-3 model template, "
+                                "or an explicit model.chat_template")
+    if choice == "chatml":
+        template = _chatml_training_template(system_prompt)
+    elif choice == "llama3":
+        template = _llama3_training_template(system_prompt)
+    elif choice == "alpaca":
+        template = _alpaca_training_template(system_prompt)
+    else:
+        from vazhi_assets.training.recipe import RECIPES_DIR
+
+        path = Path(choice) if Path(choice).is_absolute() else RECIPES_DIR / choice
+        template = path.read_text(encoding="utf-8")
+        if not has_generation_markers(template):
+            raise TemplateError(f"model.chat_template: {choice} has no {{% generation %}} blocks")
+    return template, inference_template(template)
 
 
 def training_template(stock: str | None) -> str:

@@ -100,6 +100,8 @@ def lora_config(spec: LoraSpec) -> object:
         target_modules=spec.target_modules,
         modules_to_save=spec.modules_to_save or None,
         use_rslora=spec.use_rslora,
+        # a tied embed_tokens/lm_head pair stays one matrix when both are trained copies
+        ensure_weight_tying=bool(spec.modules_to_save),
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -107,9 +109,12 @@ def lora_config(spec: LoraSpec) -> object:
 
 def _training_kwargs(schedule: ScheduleSpec, output_dir: Path) -> dict:
     on_gpu = cuda_available()
+    if schedule.precision != "fp32" and not on_gpu:
+        raise RuntimeError(f"precision {schedule.precision} needs a CUDA GPU; none is available")
     return {
         "output_dir": str(output_dir),
-        "max_steps": schedule.max_steps,
+        "max_steps": schedule.max_steps or -1,
+        "num_train_epochs": schedule.num_train_epochs or 1.0,
         "per_device_train_batch_size": schedule.per_device_batch_size,
         "per_device_eval_batch_size": schedule.per_device_batch_size,
         "gradient_accumulation_steps": schedule.gradient_accumulation_steps,
@@ -129,13 +134,38 @@ def _training_kwargs(schedule: ScheduleSpec, output_dir: Path) -> dict:
         "data_seed": schedule.seed,
         "gradient_checkpointing": schedule.gradient_checkpointing,
         "use_cpu": not on_gpu,
-        "bf16": False,
-        "fp16": False,
+        "bf16": schedule.precision == "bf16",
+        "fp16": schedule.precision == "fp16",
         "report_to": [],
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
         "save_only_model": False,
     }
+
+
+def embedding_aware_optimizer(model: object, args: object, lora: LoraSpec) -> object | None:
+    """The Trainer's own optimizer class for ``args.optim``, with embeddings and lm_head (the
+    ``modules_to_save`` copies) at ``lora.embedding_lr``; None when the recipe sets none."""
+    if lora.embedding_lr is None or not lora.modules_to_save:
+        return None
+    from transformers import Trainer
+
+    embedding, rest = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_embedding = "modules_to_save" in name and any(
+            m in name for m in lora.modules_to_save)
+        (embedding if is_embedding else rest).append(param)
+    if not embedding:
+        raise ValueError(f"lora.embedding_lr is set but no trainable copy of "
+                         f"{lora.modules_to_save} was found")
+    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    groups = [
+        {"params": rest, "weight_decay": args.weight_decay},
+        {"params": embedding, "weight_decay": 0.0, "lr": lora.embedding_lr},
+    ]
+    return optimizer_cls(groups, **kwargs)
 
 
 def _progress_callback(log: Log, label: str, max_steps: int) -> object:
@@ -163,7 +193,8 @@ def _progress_callback(log: Log, label: str, max_steps: int) -> object:
                      for k, v in logs.items() if k in {"loss", "eval_loss", "learning_rate",
                                                        "grad_norm"}]
             if parts:
-                log(f"{label} step {state.global_step}/{max_steps}: " + ", ".join(parts))
+                log(f"{label} step {state.global_step}/{state.max_steps or max_steps}: "
+                    + ", ".join(parts))
 
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
             log(f"{label} checkpoint saved at step {state.global_step}")
@@ -258,7 +289,7 @@ def train_cpt(
     model = get_peft_model(load_base(base_dir, model_spec), lora_config(lora))
     checkpoints = out_dir / "checkpoints"
     args = TrainingArguments(**_training_kwargs(schedule, checkpoints))
-    progress = _progress_callback(log, "cpt", schedule.max_steps)
+    progress = _progress_callback(log, "cpt", schedule.max_steps or 0)
     trainer = Trainer(
         model=model,
         args=args,
@@ -267,6 +298,7 @@ def train_cpt(
         data_collator=default_data_collator,
         callbacks=[progress],
     )
+    trainer.optimizer = embedding_aware_optimizer(trainer.model, trainer.args, lora)
     resumed, _ = _resume_point(checkpoints, log, "cpt")
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=resumed)
@@ -316,7 +348,7 @@ def train_sft(
     )
     model = load_with_adapters(base_dir, [cpt_adapter] if cpt_adapter else [], model_spec)
     checkpoints = out_dir / "checkpoints"
-    progress = _progress_callback(log, "sft", schedule.max_steps)
+    progress = _progress_callback(log, "sft", schedule.max_steps or 0)
     config = SFTConfig(
         **_training_kwargs(schedule, checkpoints),
         max_length=model_spec.max_seq_length,
@@ -332,6 +364,7 @@ def train_sft(
         peft_config=lora_config(lora),
         callbacks=[progress],
     )
+    trainer.optimizer = embedding_aware_optimizer(trainer.model, trainer.args, lora)
     resumed, _ = _resume_point(checkpoints, log, "sft")
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=resumed)
