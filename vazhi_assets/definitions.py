@@ -30,6 +30,8 @@ ALL_CHECKS = [
     *TRAINING_CHECKS,
     *EXPORT_CHECKS,
 ]
+#: What ``python -m vazhi_assets.demo`` materializes: everything but the opt-in extras.
+DEFAULT_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets("ablation_benchmark")
 RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite(), "recipe": RecipeResource()}
 
 defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=RESOURCES)

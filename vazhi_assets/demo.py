@@ -26,13 +26,16 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_demo(sources: list[str] | None = None) -> int:
+def run_demo(sources: list[str] | None = None, recipe: str | None = None,
+             model_only: bool = False) -> int:
     from vazhi_assets.crawl.assets import raw_crawl
-    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, RESOURCES
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, DEFAULT_SELECTION, RESOURCES
+    from vazhi_assets.training.resources import RecipeResource
 
     instance = _instance()
-    partitions = sources or raw_crawl.partitions_def.get_partition_keys()
-    resources = RESOURCES
+    partitions = [] if model_only else (sources or raw_crawl.partitions_def.get_partition_keys())
+    resources = {**RESOURCES, "recipe": RecipeResource(name=recipe or "")}
+    print(f"recipe: {resources['recipe'].load().name}")
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     timings: list[tuple[str, float, bool]] = []
     for key in partitions:
@@ -43,7 +46,9 @@ def run_demo(sources: list[str] | None = None) -> int:
         )
         timings.append((f"raw_crawl[{key}]", time.monotonic() - started, result.success))
     started = time.monotonic()
-    downstream = dg.AssetSelection.all() - dg.AssetSelection.assets(raw_crawl)
+    downstream = DEFAULT_SELECTION - dg.AssetSelection.assets(raw_crawl)
+    if model_only:
+        downstream = downstream - dg.AssetSelection.groups("corpus")
     result = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=resources,
         run_config=quiet, raise_on_error=False,
@@ -67,8 +72,12 @@ def run_demo(sources: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", action="append", help="crawl only these sources")
+    parser.add_argument("--recipe", help="recipe name or YAML path (default $VAZHI_RECIPE or "
+                        "demo), e.g. qalb-urdu-demo")
+    parser.add_argument("--model-only", action="store_true",
+                        help="reuse the materialized crawl and corpus; run the model half only")
     args = parser.parse_args(argv)
-    return run_demo(args.source)
+    return run_demo(args.source, args.recipe, args.model_only)
 
 
 if __name__ == "__main__":

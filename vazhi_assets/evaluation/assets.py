@@ -15,7 +15,16 @@ from vazhi_assets.metadata import markdown_table, png_markdown
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.settings import PROJECT_ROOT
 from vazhi_assets.storage import atomic_write_text
-from vazhi_assets.training.assets import base_model, cpt_adapter, heldout_texts, merged_model
+from vazhi_assets.training.ablation import ABLATIONS
+from vazhi_assets.training.assets import (
+    base_model,
+    chat_templates,
+    cpt_adapter,
+    heldout_texts,
+    merged_model,
+    sft_shards,
+    tokenizer_for,
+)
 from vazhi_assets.training.resources import RecipeResource
 
 GROUP = "evaluation"
@@ -68,6 +77,18 @@ def _variants(storage: VazhiStorage, recipe: RecipeResource) -> list[tuple[str, 
     ]
 
 
+def _stamp(context: dg.AssetExecutionContext, spec: object) -> dict[str, str]:
+    """Columns that tie a benchmark row to its run, recipe, code and upstream data."""
+    return {
+        "run_id": context.run_id,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipe": spec.name,
+        "recipe_hash": spec.content_hash(),
+        "code_version": code_version(),
+        "lineage": json.dumps(lineage(context.instance), sort_keys=True),
+    }
+
+
 def _chart(rows: pl.DataFrame) -> str:
     languages = [c for c in ("ppl_ur", "ppl_ta", "ppl_en") if c in rows.columns]
 
@@ -108,14 +129,7 @@ def benchmark_table(
         require_passing_checks(context, asset.key, checks)
     sets = load_eval_sets(heldout_texts(storage, recipe, spec.export.eval_items),
                           max_items=spec.export.eval_items)
-    stamp = {
-        "run_id": context.run_id,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "recipe": spec.name,
-        "recipe_hash": spec.content_hash(),
-        "code_version": code_version(),
-        "lineage": json.dumps(lineage(context.instance), sort_keys=True),
-    }
+    stamp = _stamp(context, spec)
     rows, answers = [], {}
     for name, make in _variants(storage, recipe):
         started = time.monotonic()
@@ -144,6 +158,61 @@ def benchmark_table(
             "lineage": dg.MetadataValue.json(json.loads(stamp["lineage"])),
         }
     )
+
+
+ablation_partitions = dg.StaticPartitionsDefinition(list(ABLATIONS))
+
+
+@dg.asset(
+    deps=[base_model, cpt_adapter, sft_shards],
+    partitions_def=ablation_partitions,
+    group_name=GROUP,
+    kinds={"trl", "duckdb"},
+    owners=["team:ml"],
+    tags={"stage": "evaluation"},
+    description="One ablation per partition (SFT replay share 10/20/30%, SFT LoRA rank): the "
+    "SFT stage re-trained with that one setting changed on the recipe's CPT adapter, merged, "
+    "and measured like benchmark_table; rows land in benchmark_results with the ablation key. "
+    "Backfill all partitions to run the sweep.",
+)
+def ablation_benchmark(
+    context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
+) -> dg.MaterializeResult:
+    from vazhi_assets.evaluation.eval_sets import load_eval_sets
+    from vazhi_assets.evaluation.metrics import evaluate_variant
+    from vazhi_assets.evaluation.runners import HFRunner
+    from vazhi_assets.training.ablation import run_ablation
+
+    require_passing_checks(context, sft_shards.key, ["mask_coverage"])
+    key = context.partition_key
+    spec = recipe.load()
+    models = storage.base / "models" / spec.name
+    run = run_ablation(
+        spec, key, base_dir=models / "base_model" / "model",
+        cpt_adapter=models / "cpt_adapter" / "adapter" if spec.has_cpt else None,
+        tokenizer=tokenizer_for(storage, recipe), template=chat_templates(storage, recipe)[0],
+        work=recipe.workdir(storage.base, f"ablations/{key}"), log=context.log.info)
+    sets = load_eval_sets(heldout_texts(storage, recipe, spec.export.eval_items),
+                          max_items=spec.export.eval_items)
+    with HFRunner(run.merged_dir, name=f"ablation:{key}") as runner:
+        result = evaluate_variant(runner, sets, languages=spec.data.languages)
+    result.pop("answers", None)
+    row = {"variant": f"sft_merged_fp16[{key}]", **_stamp(context, run.recipe),
+           "ablation": key, **result}
+    storage.catalog.append_rows("benchmark_results", pl.DataFrame([row]))
+    history = storage.catalog.query(
+        f"select * from benchmark_results where recipe like '{spec.name}%' "
+        "and variant like 'sft_merged_fp16%' order by measured_at desc limit 20")
+    wanted = ["variant", "recipe", "ablation", *[f"{m}_{lang}" for m in ("ppl", "purity")
+                                                 for lang in (*spec.data.languages, "en")],
+              *[c for c in history.columns if c.startswith("chrf_")], "measured_at"]
+    compared = history.select([c for c in dict.fromkeys(wanted) if c in history.columns])
+    return dg.MaterializeResult(metadata={
+        **recipe.tags(), "ablation": key, "ablation_recipe_hash": run.recipe.content_hash(),
+        "sft_samples": run.shard_stats["samples"], **run.replay,
+        "final_eval_loss": run.train.final_eval_loss,
+        "compared_with_recipe": dg.MetadataValue.md(markdown_table(compared)),
+    })
 
 
 def _latest_metadata(instance: dg.DagsterInstance, name: str) -> dict:
@@ -220,4 +289,4 @@ def model_card(
         "files": dg.MetadataValue.json(files)})
 
 
-EVALUATION_ASSETS = [benchmark_table, model_card]
+EVALUATION_ASSETS = [benchmark_table, model_card, ablation_benchmark]

@@ -11,7 +11,7 @@ from vazhi_assets.corpus.assets import english_replay, pretraining_mix
 from vazhi_assets.gates import require_passing_checks
 from vazhi_assets.metadata import markdown_table, png_markdown
 from vazhi_assets.resources import VazhiStorage
-from vazhi_assets.storage import atomic_write_text, write_parquet
+from vazhi_assets.storage import atomic_write_text
 from vazhi_assets.training import evaluate as ev
 from vazhi_assets.training.base_model import load_tokenizer, resolve_base_model
 from vazhi_assets.training.recipe import Recipe
@@ -225,22 +225,9 @@ def sft_dataset(
     context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
 ) -> dg.MaterializeResult:
     from vazhi_assets.training import sft_data
+    from vazhi_assets.training.sft_stage import recipe_sft_samples
 
-    spec = recipe.load()
-    extra = [sample for path in spec.data.sft_files
-             for sample in sft_data.load_chatml_jsonl(Path(path), source=Path(path).stem)]
-    build = sft_data.build_sft_dataset(
-        spec.data.sft_sources,
-        split="train",
-        languages=[*spec.data.languages, "en"],
-        rouge_threshold=spec.data.instruction_dedup_rouge_l,
-        max_per_source=spec.data.sft_max_per_source,
-        extra=extra,
-        drop_invalid=False,
-    )
-    samples, replay = build.samples, {}
-    if spec.data.sft_replay_ratio is not None:
-        samples, replay = sft_data.apply_replay_ratio(samples, spec.data.sft_replay_ratio)
+    build, samples, replay = recipe_sft_samples(recipe.load())
     frame = sft_data.samples_to_frame(samples)
     path = storage.write_table("sft_dataset", frame)
     counts = frame.group_by("language", "format").agg(samples=pl.len()).sort("language",
@@ -311,47 +298,15 @@ def sft_shards(
     config: SftRenderConfig,
 ) -> dg.MaterializeResult:
     from vazhi_assets.training import sft_data
-    from vazhi_assets.training.sft_render import render, templates_agree
-    from vazhi_assets.training.shards import split_of
+    from vazhi_assets.training.sft_stage import render_sft_shards
 
     require_passing_checks(context, sft_dataset.key, ["chatml_validity", "sft_script_purity"])
     require_passing_checks(context, base_model.key, ["tokenizer_integrity"])
     spec = recipe.load()
-    tokenizer = tokenizer_for(storage, recipe)
     samples = sft_data.frame_to_samples(storage.read_table("sft_dataset"))
     template = config.chat_template or chat_templates(storage, recipe)[0]
-    disagreements = templates_agree(tokenizer, template, [s.messages for s in samples])
-    rows, beyond_window = [], 0
-    for sample in samples:
-        rendered = render(tokenizer, sample.messages, template, spec.model.max_seq_length)
-        if rendered.trained_tokens == 0 and rendered.assistant_tokens_truncated > 0:
-            beyond_window += 1  # the answer starts past the window: nothing to learn from it
-            continue
-        rows.append({
-            "sample_id": sample.sample_id, "language": sample.language, "format": sample.format,
-            "split": split_of(sample.sample_id, max(spec.data.val_fraction, 0.1)),
-            "input_ids": rendered.input_ids, "assistant_masks": rendered.assistant_masks,
-            "n_tokens": len(rendered.input_ids),
-            "tokens_before_truncation": rendered.tokens_before_truncation,
-            "trained_tokens": rendered.trained_tokens,
-            "assistant_tokens_truncated": rendered.assistant_tokens_truncated,
-        })
-    frame = pl.DataFrame(rows)
     out = recipe.workdir(storage.base, "sft_shards")
-    for split in ("train", "val"):
-        write_parquet(frame.filter(pl.col("split") == split), out / f"{split}.parquet")
-    stats = {
-        "samples": frame.height,
-        "dropped_answer_beyond_window": beyond_window,
-        "template_disagreements": len(disagreements),
-        "template_has_generation_blocks": "generation" in template,
-        "trained_token_share": round(frame["trained_tokens"].sum() / frame["n_tokens"].sum(), 4),
-        "samples_without_trained_tokens": frame.filter(pl.col("trained_tokens") == 0).height,
-        "samples_with_truncated_assistant": frame.filter(
-            pl.col("assistant_tokens_truncated") > 0).height,
-        "train_samples": frame.filter(pl.col("split") == "train").height,
-        "val_samples": frame.filter(pl.col("split") == "val").height,
-    }
+    _, stats = render_sft_shards(samples, tokenizer_for(storage, recipe), template, spec, out)
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2))
     return dg.MaterializeResult(metadata={**_meta(recipe), **stats,
                                           "path": dg.MetadataValue.path(str(out))})

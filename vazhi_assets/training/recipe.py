@@ -226,8 +226,7 @@ def recipe_path(name: str) -> Path:
         return path
     candidate = RECIPES_DIR / f"{name}.yaml"
     if not candidate.exists():
-        known = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
-        raise FileNotFoundError(f"no recipe {name!r}; known recipes: {known}")
+        raise FileNotFoundError(f"no recipe {name!r}; known recipes: {list_recipes()}")
     return candidate
 
 
@@ -235,15 +234,25 @@ def _raw(name: str, seen: tuple[str, ...] = ()) -> dict:
     if name in seen:
         raise ValueError(f"recipe inheritance loops: {' -> '.join((*seen, name))}")
     data = yaml.safe_load(recipe_path(name).read_text(encoding="utf-8")) or {}
-    parent = data.pop("inherits", None)
-    if parent:
-        data = _deep_merge(_raw(parent, (*seen, name)), data)
-    return data
+    parents = data.pop("inherits", None) or []
+    merged: dict = {}
+    for parent in [parents] if isinstance(parents, str) else parents:
+        merged = _deep_merge(merged, _raw(parent, (*seen, name)))
+    return _deep_merge(merged, data)
+
+
+def list_recipes() -> list[str]:
+    """Recipe names under ``vazhi_assets/recipes`` (files starting with ``_`` are fragments)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def load_recipe(name: str | None = None) -> Recipe:
     """Load, resolve inheritance and validate a recipe (default ``$VAZHI_RECIPE`` or demo)."""
     name = name or os.environ.get("VAZHI_RECIPE", "demo")
     data = _raw(name)
-    data.setdefault("name", Path(name).stem)
+    data["name"] = _own(name).get("name") or Path(name).stem  # never a parent's name
     return Recipe.model_validate(data)
+
+
+def _own(name: str) -> dict:
+    return yaml.safe_load(recipe_path(name).read_text(encoding="utf-8")) or {}
