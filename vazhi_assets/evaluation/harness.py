@@ -67,19 +67,20 @@ def flatten_results(results: dict[str, Any]) -> list[dict[str, Any]]:
     """lm-eval's ``simple_evaluate`` output -> one row per task and metric.
 
     ``results["results"][task]`` maps ``"<metric>,<filter>"`` to a value and
-    ``"<metric>_stderr,<filter>"`` to its standard error; ``results["n-samples"][task]``
-    gives how many documents were scored (``effective``, after ``limit``). The metric name
-    keeps its filter unless that is lm-eval's default ``none``.
+    ``"<metric>_stderr,<filter>"`` to its standard error; keys without a comma (``alias``,
+    ``name``, ``sample_len``, ...) are not metrics. ``results["n-samples"][task]["effective"]``
+    is how many documents were scored (after ``limit``). The metric name keeps its filter
+    unless that is lm-eval's default ``none``.
     """
     n_samples = results.get("n-samples", {})
     rows = []
     for task, metrics in results.get("results", {}).items():
-        scored = n_samples.get(task, {}).get("effective", metrics.get("samples"))
+        scored = n_samples.get(task, {}).get("effective", metrics.get("sample_len"))
         for key, raw in metrics.items():
-            metric, _, filter_name = key.partition(",")
+            metric, comma, filter_name = key.partition(",")
             value = _number(raw)
-            if metric.endswith("_stderr") or value is None:
-                continue  # stderrs go beside their metric; "alias" and other text are skipped
+            if not comma or metric.endswith("_stderr") or value is None:
+                continue
             rows.append({
                 "task": task,
                 "metric": metric if filter_name in ("", "none") else key,
