@@ -6,6 +6,7 @@ import dagster as dg
 from vazhi_assets.corpus import assets as corpus
 from vazhi_assets.crawl import assets as crawl
 from vazhi_assets.evaluation.assets import EVALUATION_ASSETS
+from vazhi_assets.evaluation.harness_assets import harness_scores
 from vazhi_assets.export.assets import EXPORT_ASSETS, EXPORT_CHECKS
 from vazhi_assets.resources import DemoSite, VazhiStorage
 from vazhi_assets.training.assets import TRAINING_ASSETS, TRAINING_CHECKS
@@ -22,6 +23,7 @@ ALL_ASSETS = [
     *TRAINING_ASSETS,
     *EXPORT_ASSETS,
     *EVALUATION_ASSETS,
+    harness_scores,
 ]
 ALL_CHECKS = [
     *corpus.corpus_checks,
@@ -30,8 +32,10 @@ ALL_CHECKS = [
     *TRAINING_CHECKS,
     *EXPORT_CHECKS,
 ]
-#: What ``python -m vazhi_assets.demo`` materializes: everything but the opt-in extras.
-DEFAULT_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets("ablation_benchmark")
+#: What ``python -m vazhi_assets.demo`` materializes: everything but the opt-in extras (the
+#: ablation sweep is a partitioned backfill; the harness needs the extra and hub access).
+DEFAULT_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(
+    "ablation_benchmark", "harness_scores")
 RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite(), "recipe": RecipeResource()}
 
 defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=RESOURCES)

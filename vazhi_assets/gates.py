@@ -17,6 +17,16 @@ class UpstreamCheckFailed(dg.Failure):
     """An upstream asset's blocking check failed or never ran on its latest materialization."""
 
 
+def _evaluated_run(record: object) -> str:
+    """Run id of the materialization a check execution evaluated: Dagster records it on the
+    evaluation (a check re-run alone targets the latest materialization of an earlier run)."""
+    event = getattr(record, "event", None)
+    dagster_event = getattr(event, "dagster_event", None) if event is not None else None
+    data = getattr(dagster_event, "event_specific_data", None)
+    target = getattr(data, "target_materialization_data", None)
+    return target.run_id if target is not None else record.run_id
+
+
 def require_passing_checks(
     context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
     asset_key: dg.AssetKey,
@@ -31,7 +41,7 @@ def require_passing_checks(
     problems = []
     for key in keys:
         record = records.get(key)
-        if record is None or record.run_id != latest.run_id:
+        if record is None or _evaluated_run(record) != latest.run_id:
             problems.append(f"{key.name}: not evaluated on the latest materialization")
         elif record.status == AssetCheckExecutionRecordStatus.FAILED:
             problems.append(f"{key.name}: FAILED in run {record.run_id[:8]}")

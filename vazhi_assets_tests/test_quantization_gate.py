@@ -140,8 +140,18 @@ def test_damaged_gguf_fails_the_check_and_blocks_downstream(
     with pytest.raises(gx.ExportError, match="corrupted: sha256"):
         gx.verify_gguf(f16)
 
-    # ... and the check, run again on its own as from the UI, fails: one corrupted row of the
-    # output head now wins every step and the model repeats one word.
+    # ... and the check, run again on its own as from the UI, fails on the digest before
+    # llama.cpp ever loads the file.
+    recheck = dg.materialize(DEFS, instance=instance, resources=resources,
+                             selection=dg.AssetSelection.checks(_answers_key(gguf_f16)),
+                             raise_on_error=False)
+    evaluation = _evaluation(recheck, _answers_key(gguf_f16))
+    assert not evaluation.passed
+    assert "corrupted: sha256" in evaluation.metadata["error"].value, evaluation.metadata
+
+    # Without a recorded digest (a file copied without its .sha256) the answers give it away:
+    # one corrupted row of the output head now wins every step and the model repeats a word.
+    gx.sidecar_path(f16).unlink()
     recheck = dg.materialize(DEFS, instance=instance, resources=resources,
                              selection=dg.AssetSelection.checks(_answers_key(gguf_f16)),
                              raise_on_error=False)
@@ -164,7 +174,7 @@ def test_damaged_gguf_fails_the_check_and_blocks_downstream(
                              raise_on_error=False)
     assert not blocked.success
     message = _failure_text(blocked)
-    assert "refusing to read gguf_f16" in message and "gguf_answers" in message, message
+    assert "refusing to read gguf_f16" in message and "gguf_answers: FAILED" in message, message
     assert gx.verify_gguf(q8)["sha256"] == good_q8_sha
     latest = instance.get_latest_materialization_event(gguf_q8_0.key)
     assert latest is not None and latest.run_id == good.run_id
@@ -178,4 +188,4 @@ def test_damaged_gguf_fails_the_check_and_blocks_downstream(
                                raise_on_error=False)
     evaluation = _evaluation(truncated, _answers_key(gguf_f16))
     assert not evaluation.passed
-    assert "Failed to load model" in evaluation.metadata["error"].value, evaluation.metadata
+    assert "damaged or truncated" in evaluation.metadata["error"].value, evaluation.metadata

@@ -37,7 +37,8 @@ def tiny_recipe(path: Path, tiny_base_dir: Path, **data: object) -> Path:
 
 
 def run_training(corpus: Materialized, tmp_path: Path, recipe: Path,
-                 run_config: dict | None = None) -> tuple[dg.ExecuteInProcessResult, dict]:
+                 run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
+                 ) -> tuple[dg.ExecuteInProcessResult, dict]:
     from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
     from vazhi_assets.resources import VazhiStorage
     from vazhi_assets.training.resources import RecipeResource
@@ -47,7 +48,7 @@ def run_training(corpus: Materialized, tmp_path: Path, recipe: Path,
                  "recipe": RecipeResource(name=str(recipe))}
     result = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.assets(*TRAINING),
-        instance=dg.DagsterInstance.ephemeral(), resources=resources,
+        instance=instance or dg.DagsterInstance.ephemeral(), resources=resources,
         run_config=run_config, raise_on_error=False,
     )
     return result, resources
@@ -69,7 +70,8 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 def test_chain_materializes_to_merged_model(corpus_run: Materialized, tiny_base_dir: Path,
                                             tmp_path: Path) -> None:
     recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir)
-    result, resources = run_training(corpus_run, tmp_path, recipe)
+    instance = dg.DagsterInstance.ephemeral()
+    result, resources = run_training(corpus_run, tmp_path, recipe, instance=instance)
     assert materialized(result) == set(TRAINING)
     verdicts = checks(result)
     for name in ("tokenizer_integrity", "chatml_validity", "sft_script_purity",
@@ -98,6 +100,60 @@ def test_chain_materializes_to_merged_model(corpus_run: Materialized, tiny_base_
     tokenizer_config = json.loads((merged / "tokenizer_config.json").read_text())
     assert "<|im_start|>" in (tokenizer_config.get("chat_template")
                               or (merged / "chat_template.jinja").read_text())
+
+    # one ablation partition: SFT again with LoRA r=8 on the same CPT adapter, measured, and
+    # its row lands in benchmark_results beside the recipe's own
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
+
+    ablation = dg.materialize([*ALL_ASSETS, *ALL_CHECKS],
+                              selection=dg.AssetSelection.assets("ablation_benchmark"),
+                              partition_key="sft_lora_r8", instance=instance,
+                              resources=resources, raise_on_error=False)
+    assert ablation.success
+    meta = metadata(ablation, "ablation_benchmark")
+    assert meta["ablation"] == "sft_lora_r8" and meta["sft_samples"] > 0
+    rows = resources["storage"].catalog.query("select * from benchmark_results")
+    assert rows["variant"].to_list() == ["sft_merged_fp16[sft_lora_r8]"]
+    assert rows["recipe"][0] == "tiny-test[sft_lora_r8]" and rows["ablation"][0] == "sft_lora_r8"
+    assert rows["ppl_ur"][0] > 1 and rows["ppl_ta"][0] > 1
+    adapter = json.loads((tmp_path / "data" / "models" / "tiny-test" / "ablations" /
+                          "sft_lora_r8" / "sft_adapter" / "adapter" /
+                          "adapter_config.json").read_text())
+    assert adapter["r"] == 8
+
+
+def test_recipe_without_cpt_trains_alpaca_sft_only(corpus_run: Materialized,
+                                                   tiny_base_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "dialect.yaml"
+    path.write_text(yaml.safe_dump({
+        "inherits": "saudi-dialect-demo", "name": "tiny-dialect",
+        "model": {"name": str(tiny_base_dir), "max_seq_length": 128},
+        "sft": {"max_steps": 4, "eval_steps": 2, "save_steps": 2},
+        "preflight_steps": 1, "preflight_check_answers": False,
+    }), encoding="utf-8")
+    result, _ = run_training(corpus_run, tmp_path, path)
+    assert materialized(result) == set(TRAINING)
+    assert metadata(result, "cpt_adapter")["skipped"] == "recipe has no CPT"
+    assert metadata(result, "cpt_shards")["skipped"] == "recipe has no CPT"
+    verdicts = checks(result)
+    assert verdicts["mask_coverage"] and verdicts["chatml_validity"]
+    shards = metadata(result, "sft_shards")
+    assert shards["samples"] == 35 and shards["template_has_generation_blocks"]
+    models = tmp_path / "data" / "models" / "tiny-dialect"
+    assert not (models / "cpt_adapter" / "adapter").exists()
+    merged = Path(metadata(result, "merged_model")["path"])
+    info = json.loads((merged / "vazhi_merge.json").read_text())
+    assert [Path(a).parent.name for a in info["adapters"]] == ["sft_adapter"]
+    # the merged model ships the Alpaca template it was trained with (without markers)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(merged))
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Translate into the Najdi Arabic dialect.\n\nHello"}],
+        tokenize=False, add_generation_prompt=True)
+    assert prompt.startswith("Below is an instruction")
+    assert prompt.endswith("### Input:\nHello\n\n### Response:\n")
+    assert "generation" not in tokenizer.chat_template
 
 
 def test_invalid_chatml_blocks_training(corpus_run: Materialized, tiny_base_dir: Path,

@@ -111,9 +111,11 @@ GGUF_ASSETS = {"F16": gguf_f16, "Q8_0": gguf_q8_0, "Q4_K_M": gguf_q4_k_m}
 def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> dict:
     """Load a GGUF in llama.cpp, answer the golden prompts, score held-out perplexity."""
     from vazhi_assets.evaluation.runners import LlamaCppRunner
+    from vazhi_assets.export.gguf import verify_gguf
     from vazhi_assets.training.assets import heldout_texts
 
     spec = recipe.load()
+    verify_gguf(path)  # altered tensor bytes load fine in llama.cpp: the digest catches them
     runner = LlamaCppRunner(path, name=path.stem)
     prompts = ev.golden_prompts()
     rows, perplexity = [], {}
