@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export VAZHI_DATA_DIR ?= $(CURDIR)/data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps python-deps gguf-tools vendor-text demo test lint dev backfill bench clean
+.PHONY: setup system-deps python-deps gguf-tools vendor-text demo recipe-demo plan ablation test lint dev backfill bench clean
 
 setup: system-deps python-deps gguf-tools vendor-text
 
@@ -46,6 +46,27 @@ $(DAGSTER_HOME)/dagster.yaml:
 
 demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m vazhi_assets.demo
+
+# One seed recipe at demo scale on the corpus the demo crawled:
+#   make recipe-demo RECIPE=qalb-urdu-demo   (alif-urdu-demo, vazhi-tamil-demo, saudi-dialect-demo)
+recipe-demo: setup $(DAGSTER_HOME)/dagster.yaml
+	@if [ -f $(VAZHI_DATA_DIR)/tables/deduplicated_corpus.parquet ]; then \
+	  $(PY) -m vazhi_assets.demo --recipe $(RECIPE) --model-only; \
+	else $(PY) -m vazhi_assets.demo --recipe $(RECIPE); fi
+
+# Dry run of a full-scale recipe: trainable parameters, tokens, steps, memory; no weights.
+#   make plan RECIPE="qalb-urdu alif-urdu vazhi-tamil saudi-dialect"
+plan: python-deps
+	$(PY) -m vazhi_assets.training.plan $(RECIPE)
+
+# An ablation sweep as partitions of ablation_benchmark (after make recipe-demo RECIPE=...):
+#   make ablation RECIPE=alif-urdu-demo SWEEP="sft_replay_0.10 sft_replay_0.20 sft_replay_0.30"
+SWEEP ?= sft_replay_0.10 sft_replay_0.20 sft_replay_0.30
+ablation: python-deps $(DAGSTER_HOME)/dagster.yaml
+	for key in $(SWEEP); do \
+	  VAZHI_RECIPE=$(RECIPE) $(VENV)/bin/dagster asset materialize -m vazhi_assets.definitions \
+	    --select ablation_benchmark --partition $$key || exit 1; \
+	done
 
 test: setup
 	$(PY) -m pytest -q

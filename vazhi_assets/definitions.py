@@ -8,6 +8,7 @@ from vazhi_assets.crawl import assets as crawl
 from vazhi_assets.evaluation.assets import EVALUATION_ASSETS
 from vazhi_assets.evaluation.harness_assets import harness_scores
 from vazhi_assets.export.assets import EXPORT_ASSETS, EXPORT_CHECKS
+from vazhi_assets.feedback import assets as feedback
 from vazhi_assets.resources import DemoSite, VazhiStorage
 from vazhi_assets.training.assets import TRAINING_ASSETS, TRAINING_CHECKS
 from vazhi_assets.training.resources import RecipeResource
@@ -20,6 +21,7 @@ ALL_ASSETS = [
     corpus.deduplicated_corpus,
     corpus.pretraining_mix,
     corpus.cleaning_report,
+    feedback.feedback_sft_examples,
     *TRAINING_ASSETS,
     *EXPORT_ASSETS,
     *EVALUATION_ASSETS,
@@ -38,4 +40,11 @@ DEFAULT_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(
     "ablation_benchmark", "harness_scores")
 RESOURCES = {"storage": VazhiStorage(), "demo_site": DemoSite(), "recipe": RecipeResource()}
 
-defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=RESOURCES)
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
+    jobs=[feedback.retrain_from_feedback],
+    sensors=[feedback.feedback_sensor],
+    schedules=[feedback.weekly_retrain],
+    resources=RESOURCES,
+)

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from vazhi_assets.corpus.assets import english_replay, pretraining_mix
+from vazhi_assets.feedback.assets import feedback_rows_used, feedback_sft_examples
 from vazhi_assets.gates import require_passing_checks
 from vazhi_assets.metadata import markdown_table, png_markdown
 from vazhi_assets.resources import VazhiStorage
@@ -213,6 +214,7 @@ def cpt_shards(
 
 
 @dg.asset(
+    deps=[feedback_sft_examples],
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=["team:ml"],
@@ -227,7 +229,9 @@ def sft_dataset(
     from vazhi_assets.training import sft_data
     from vazhi_assets.training.sft_stage import recipe_sft_samples
 
-    build, samples, replay = recipe_sft_samples(recipe.load())
+    feedback = storage.read_table("feedback_sft_examples")
+    build, samples, replay = recipe_sft_samples(
+        recipe.load(), sft_data.frame_to_samples(feedback) if feedback is not None else [])
     frame = sft_data.samples_to_frame(samples)
     path = storage.write_table("sft_dataset", frame)
     counts = frame.group_by("language", "format").agg(samples=pl.len()).sort("language",
@@ -530,11 +534,16 @@ def merged_model(
                       json.dumps(comparison.to_dicts(), ensure_ascii=False, indent=2))
     purity = comparison.group_by("language", "model").agg(pl.col("purity").mean()).sort(
         "language", "model")
-    context.log.info(f"merged model at {out} ({info['bytes'] / 1e6:.0f} MB)")
+    feedback = feedback_rows_used(storage)
+    atomic_write_text(out.parent / "feedback_rows.json", json.dumps(feedback, indent=2))
+    context.log.info(f"merged model at {out} ({info['bytes'] / 1e6:.0f} MB), "
+                     f"{len(feedback)} feedback rows in its SFT set")
     return dg.MaterializeResult(
         metadata={**_meta(recipe), "path": dg.MetadataValue.path(str(out)),
                   "dtype": info["dtype"], "size_mb": round(info["bytes"] / 1e6, 1),
                   "stop_token_ids": dg.MetadataValue.json(info["stop_token_ids"]),
+                  "feedback_rows": dg.MetadataValue.json(feedback),
+                  "feedback_row_count": len(feedback),
                   "answer_purity_before_after": dg.MetadataValue.md(markdown_table(purity)),
                   "answers": dg.MetadataValue.md(markdown_table(comparison))}
     )

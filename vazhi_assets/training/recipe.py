@@ -139,6 +139,13 @@ class ExportSpec(_Strict):
         raise ValueError(f"must be float16, bfloat16 or float32, not {value!r}")
 
 
+class FeedbackSpec(_Strict):
+    """How user feedback becomes training data and when it retrains the model."""
+
+    min_new_corrections: int = Field(5, ge=1)
+    use_upvoted: bool = False
+
+
 class Recipe(_Strict):
     name: str
     description: str = ""
@@ -151,6 +158,7 @@ class Recipe(_Strict):
     assistant_only_loss: bool = True
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     preflight_steps: int = Field(2, ge=1)
     preflight_check_answers: bool = True
 

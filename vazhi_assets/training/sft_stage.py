@@ -19,12 +19,14 @@ from vazhi_assets.training.shards import split_of
 
 
 def recipe_sft_samples(
-    spec: Recipe,
+    spec: Recipe, extra_samples: list[sft_data.Sample] | None = None,
 ) -> tuple[sft_data.SftBuild, list[sft_data.Sample], dict[str, Any]]:
     """The recipe's SFT build (sources, languages + English, ROUGE-L dedup, per-source cap,
-    extra ChatML files) and its samples after the English replay ratio, with replay stats."""
+    extra ChatML files, ``extra_samples`` such as user feedback) and its samples after the
+    English replay ratio, with replay stats."""
     extra = [sample for path in spec.data.sft_files
              for sample in sft_data.load_chatml_jsonl(Path(path), source=Path(path).stem)]
+    extra += list(extra_samples or [])
     build = sft_data.build_sft_dataset(
         spec.data.sft_sources,
         split="train",

@@ -1,0 +1,167 @@
+"""The feedback loop: the DuckDB store, the command line, and the sensor that retrains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from vazhi_assets.feedback.store import FeedbackStore
+from vazhi_assets_tests.conftest import Materialized
+
+CORRECTIONS = [
+    ("کراچی کی بندرگاہ کیوں اہم ہے؟", "مجھے معلوم نہیں۔",
+     "کراچی کی بندرگاہ پاکستان کی سب سے بڑی بندرگاہ ہے اور ملک کی زیادہ تر تجارت اسی کے "
+     "ذریعے ہوتی ہے۔"),
+    ("لاہور کس دریا کے کنارے آباد ہے؟", "لاہور لاہور لاہور",
+     "لاہور دریائے راوی کے کنارے آباد ہے اور پنجاب کا صوبائی دارالحکومت ہے۔"),
+    ("اردو کس رسم الخط میں لکھی جاتی ہے؟", "Urdu is written in English.",
+     "اردو عام طور پر نستعلیق رسم الخط میں لکھی جاتی ہے، جو دائیں سے بائیں پڑھا جاتا ہے۔"),
+]
+
+
+def rows(model_version: str = "tiny-test-Q4_K_M") -> list[dict]:
+    return [{"prompt": p, "answer": a, "rating": "down", "correction": c, "language": "ur",
+             "model_version": model_version, "created_at": f"2026-11-22T10:0{i}:00Z"}
+            for i, (p, a, c) in enumerate(CORRECTIONS)]
+
+
+def jsonl(items: list) -> str:
+    return "\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False)
+                     for x in items) + "\n"
+
+
+def test_store_accepts_rejects_and_never_double_counts(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback.duckdb")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = rows()
+    up = {**good[0], "rating": "up", "correction": None, "created_at": "2026-11-22T11:00:00Z"}
+    (inbox / "a.jsonl").write_text(jsonl([
+        good[0], good[1], up,
+        {**good[2], "rating": "meh"},               # not up/down
+        "{not json",                                # not JSON
+        {**good[2], "prompt": "  "},                # empty prompt
+        {**good[2], "mood": "happy"},               # unknown field
+        good[0],                                    # the same row again
+    ]), encoding="utf-8")
+    [result] = store.ingest_inbox(inbox)
+    assert (result.accepted, result.duplicates, result.rejected) == (3, 1, 4)
+    reasons = store.rejects()["reason"].to_list()
+    assert any(r.startswith("rating:") for r in reasons)
+    assert any(r.startswith("not JSON") for r in reasons)
+    assert any(r.startswith("prompt:") for r in reasons)
+    assert any(r.startswith("mood:") for r in reasons)
+    assert store.rejects()["line"].to_list() == [4, 5, 6, 7]
+    assert (inbox / "done" / "a.jsonl").exists() and not (inbox / "a.jsonl").exists()
+
+    # the same file dropped again is skipped; a new file with an old row adds nothing
+    (inbox / "a.jsonl").write_bytes((inbox / "done" / "a.jsonl").read_bytes())
+    (inbox / "b.jsonl").write_text(jsonl([good[1], good[2]]), encoding="utf-8")
+    first, second = store.ingest_inbox(inbox)
+    assert first.skipped_file and (second.accepted, second.duplicates) == (1, 1)
+    seqs = store.rows()["seq"].to_list()
+    assert len(seqs) == 4 and seqs == sorted(set(seqs))  # increasing; gaps are allowed
+    assert store.usable(0, ["ur"], use_upvoted=False).height == 3
+    assert store.usable(0, ["ur"], use_upvoted=True).height == 4
+    assert store.usable(seqs[1], ["ur"], use_upvoted=False)["seq"].to_list() == [seqs[3]]
+    assert store.usable(0, ["ta"], use_upvoted=True).height == 0
+
+
+def test_a_crash_mid_file_keeps_the_store_as_it_was(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FeedbackStore(tmp_path / "feedback.duckdb")
+    store.ingest_lines("first", [jsonl(rows()[:1]).strip()])
+    real = FeedbackStore._ingest
+
+    def crash_after_first_row(self, con, origin, lines, result):  # noqa: ANN001, ANN202
+        real(self, con, origin, [next(iter(lines))], result)
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(FeedbackStore, "_ingest", crash_after_first_row)
+    path = tmp_path / "c.jsonl"
+    path.write_text(jsonl(rows()[1:]), encoding="utf-8")
+    with pytest.raises(OSError, match="disk went away"):
+        store.ingest_file(path)
+    monkeypatch.undo()
+    assert store.rows().height == 1
+    assert store.ingest_file(path).accepted == 2  # not recorded as ingested: it can be retried
+
+
+def test_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    from vazhi_assets.feedback import cli
+
+    monkeypatch.setenv("VAZHI_DATA_DIR", str(tmp_path))
+    prompt, answer, correction = CORRECTIONS[0]
+    args = ["add", "--prompt", prompt, "--answer", answer, "--rating", "down",
+            "--correction", correction, "--language", "ur", "--model-version", "demo-Q4_K_M"]
+    assert cli.main(args) == 0
+    (tmp_path / "feedback" / "inbox").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "feedback" / "inbox" / "x.jsonl").write_text(jsonl(rows()[1:] + ["oops"]),
+                                                            encoding="utf-8")
+    assert cli.main(["ingest"]) == 0
+    assert cli.main(["stats"]) == 0
+    out = capsys.readouterr().out
+    assert "stored" in out and "x.jsonl: 2 accepted, 0 duplicates, 1 rejected" in out
+    assert "3 rows, 3 with corrections, 1 rejected" in out
+    with pytest.raises(SystemExit):
+        cli.main(["add", "--prompt", "p", "--answer", "a", "--rating", "sideways",
+                  "--language", "ur", "--model-version", "v"])
+
+
+def test_sensor_requests_one_retrain_whose_model_lists_the_rows(
+    corpus_run: Materialized, tiny_base_dir: Path, tmp_path: Path,
+) -> None:
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from vazhi_assets.feedback.assets import feedback_sensor, retrain_from_feedback
+    from vazhi_assets_tests.test_training import materialized, run_training, tiny_recipe
+
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir)
+    spec = yaml.safe_load(recipe.read_text())
+    spec["feedback"] = {"min_new_corrections": 3}
+    recipe.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    first, resources = run_training(corpus_run, tmp_path, recipe, instance=instance)
+    assert "merged_model" in materialized(first)
+    before = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
+
+    inbox = tmp_path / "data" / "feedback" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "week-1.jsonl").write_text(jsonl(rows()[:2]), encoding="utf-8")
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    assert isinstance(feedback_sensor(context), dg.SkipReason)  # 2 of 3: not yet
+
+    (inbox / "week-2.jsonl").write_text(jsonl(rows()[2:] + ["{broken"]), encoding="utf-8")
+    context = dg.build_sensor_context(instance=instance, resources=resources,
+                                      cursor=context.cursor)
+    result = feedback_sensor(context)
+    assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
+    request = result.run_requests[0]
+    assert request.run_key == "feedback-tiny-test-1-3" and result.cursor == "3"
+
+    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS,
+                          jobs=[retrain_from_feedback], resources=resources)
+    run = defs.resolve_job_def("retrain_from_feedback").execute_in_process(
+        instance=instance, tags=request.tags, raise_on_error=False)
+    done = materialized(run)
+    assert {"feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
+            "merged_model"} <= done
+    assert "cpt_adapter" not in done  # retraining starts from the recipe's CPT adapter
+    after = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
+    assert after.run_id == run.run_id != before.run_id
+    meta = after.asset_materialization.metadata
+    store = FeedbackStore(tmp_path / "data" / "feedback" / "feedback.duckdb")
+    ids = store.rows()["feedback_id"].to_list()
+    assert sorted(meta["feedback_rows"].value) == sorted(ids) and len(ids) == 3
+    assert store.rejects().height == 1
+    model_dir = tmp_path / "data" / "models" / "tiny-test" / "merged_model"
+    assert sorted(json.loads((model_dir / "feedback_rows.json").read_text())) == sorted(ids)
+
+    # nothing new: the next evaluation requests nothing
+    context = dg.build_sensor_context(instance=instance, resources=resources,
+                                      cursor=result.cursor)
+    assert isinstance(feedback_sensor(context), dg.SkipReason)
