@@ -560,7 +560,9 @@ def _answers_before_after(
     for label, path in (("base", base_dir), ("merged", merged_dir)):
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype="float32")
         for language in spec.data.languages:
-            answers = ev.greedy_answers(model, tokenizer, prompts[language], 96, stops)
+            # as the merged model ships (generation_config) and as the GGUF probe asks
+            answers = ev.greedy_answers(model, tokenizer, prompts[language], 64, stops,
+                                        spec.inference.repetition_penalty)
             for check in ev.check_answers(language, prompts[language], answers):
                 rows.append({"model": label, "language": language, "prompt": check.prompt,
                              "answer": check.answer, "purity": check.purity,
@@ -569,8 +571,9 @@ def _answers_before_after(
 
 
 @dg.asset_check(asset=merged_model, name="merged_model_sanity", blocking=True,
-                description="Greedy answers to golden prompts are non-empty, loop-free and "
-                "mostly in the target script (mean purity ≥ 0.5 per language).")
+                description="Greedy answers to golden prompts (with the repetition penalty the "
+                "model ships) are non-empty, loop-free and mostly in the target script (mean "
+                "purity ≥ 0.5 per language).")
 def merged_model_sanity(storage: VazhiStorage, recipe: RecipeResource) -> dg.AssetCheckResult:
     path = recipe.workdir(storage.base, "merged_model") / "answers.json"
     answers = [row for row in json.loads(path.read_text(encoding="utf-8"))

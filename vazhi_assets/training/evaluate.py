@@ -39,9 +39,10 @@ def block_perplexity(model: object, blocks: list[list[int]], batch_size: int = 8
 
 def greedy_answers(
     model: object, tokenizer: object, prompts: list[str], max_new_tokens: int = 64,
-    stop_ids: list[int] | None = None,
+    stop_ids: list[int] | None = None, repetition_penalty: float = 1.0,
 ) -> list[str]:
-    """Deterministic answers to single-turn chat prompts."""
+    """Deterministic answers to single-turn chat prompts (greedy; ``repetition_penalty`` as
+    the model ships it, so a check judges the model the way users run it)."""
     import torch
 
     model.eval()
@@ -55,7 +56,7 @@ def greedy_answers(
             out = model.generate(
                 **ids, max_new_tokens=max_new_tokens, do_sample=False,
                 eos_token_id=stop_ids or tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id, repetition_penalty=1.0,
+                pad_token_id=tokenizer.pad_token_id, repetition_penalty=repetition_penalty,
             )
         new = out[0][ids["input_ids"].shape[1]:]
         answers.append(tokenizer.decode(new, skip_special_tokens=True).strip())
