@@ -1,0 +1,153 @@
+"""The Dagster UI in a real browser: ``dagster dev`` (webserver and daemon) on 127.0.0.1
+against a materialized instance, driven by Playwright with Debian's chromium.
+
+Screenshots go to the test's temp dir, and also to ``$VAZHI_SCREENSHOT_DIR`` when it is set
+(that is how the README's images are made).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from vazhi_assets_tests.conftest import Materialized, copy_crawl, free_port, link_vendor_text
+
+PROJECT = Path(__file__).resolve().parent.parent
+LINEAGE = ["raw_crawl", "english_replay", "pretraining_mix", "cpt_shards", "cpt_adapter",
+           "sft_adapter", "merged_model", "gguf_f16", "gguf_q8_0", "gguf_q4_k_m",
+           "benchmark_table", "model_card"]
+
+
+@pytest.fixture(scope="module")
+def webserver(corpus_run: Materialized, tmp_path_factory: pytest.TempPathFactory,
+              ) -> Iterator[tuple[str, dg.DagsterInstance, Path]]:
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, RESOURCES
+    from vazhi_assets.resources import VazhiStorage
+
+    root = tmp_path_factory.mktemp("ui")
+    home, data = root / "dagster_home", root / "data"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    link_vendor_text(data)
+    copy_crawl(corpus_run.data_dir, data)
+    instance = dg.DagsterInstance.from_config(str(home))
+    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.groups(
+        "corpus"), instance=instance,
+        resources={**RESOURCES, "storage": VazhiStorage(root=str(data))})
+    assert result.success
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "VAZHI_DATA_DIR": str(data)}
+    # `dagster dev` as `make dev` runs it: the webserver plus the daemon that dequeues runs
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p",
+         str(port), "-m", "vazhi_assets.definitions"],
+        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=(root / "web.log").open("w"),
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/server_info", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("dagster dev did not start:\n"
+                            + (root / "web.log").read_text()[-3000:])
+            time.sleep(1)
+    yield url, instance, root
+    os.killpg(server.pid, 15)
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(webserver: tuple[str, dg.DagsterInstance, Path]) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    from vazhi_assets.crawl.browser import find_chromium
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(find_chromium()),
+            args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+        tab = browser.new_page(viewport={"width": 1800, "height": 1100})
+        yield tab
+        browser.close()
+
+
+def visit(page: object, url: str) -> None:
+    page.goto(url, wait_until="networkidle", timeout=60_000)
+    skip = page.get_by_role("button", name="Skip")  # the first-visit newsletter dialog
+    if skip.count():
+        skip.click()
+
+
+def screenshot(page: object, root: Path, name: str) -> None:
+    path = root / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("VAZHI_SCREENSHOT_DIR"):
+        target = Path(os.environ["VAZHI_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / path.name)
+
+
+def test_graph_shows_lineage_from_crawl_to_gguf(webserver, page) -> None:  # noqa: ANN001
+    url, _, root = webserver
+    visit(page, f"{url}/assets/model_card?view=lineage&lineageScope=upstream&lineageDepth=30")
+    for name in LINEAGE:
+        page.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=30_000)
+    for group in ("crawl", "corpus", "feedback", "training", "export", "evaluation"):
+        assert page.get_by_text(group, exact=True).count() >= 1, group
+    screenshot(page, root, "lineage")
+
+
+def test_asset_page_renders_its_metadata_plot(webserver, page) -> None:  # noqa: ANN001
+    url, _, root = webserver
+    visit(page, f"{url}/assets/cleaning_report")
+    page.get_by_text("retention_by_source", exact=True).first.wait_for(timeout=30_000)
+    key = page.get_by_text("funnel_chart", exact=True).first
+    key.locator("xpath=ancestor::tr[1]").get_by_text("[Show Markdown]").click()
+    chart = page.locator('img[src^="data:image/png"]').first
+    chart.wait_for(state="visible", timeout=30_000)
+    # a decoded matplotlib plot (900x450 px), not a broken-image icon
+    assert chart.evaluate("img => img.naturalWidth") > 300
+    screenshot(page, root, "cleaning_report")
+    page.get_by_role("button", name="Close").click()
+
+
+def test_materialize_from_the_ui(webserver, page) -> None:  # noqa: ANN001
+    url, instance, root = webserver
+    before = {r.run_id for r in instance.get_runs()}
+    visit(page, f"{url}/assets/cleaning_report")
+    page.locator("button").filter(has_text=re.compile(r"^Materialize$")).first.click()
+    # raw_crawl was not crawled in this instance (its tables were copied in): the UI asks
+    confirm = page.get_by_role("button", name="Confirm")
+    confirm.wait_for(timeout=15_000)
+    assert page.get_by_text("raw_crawl", exact=True).count() >= 1
+    confirm.click()
+    deadline = time.monotonic() + 240
+    new = []
+    while time.monotonic() < deadline:
+        new = [r for r in instance.get_runs() if r.run_id not in before]
+        if new and new[0].is_finished:
+            break
+        time.sleep(2)
+    assert new, "no run was launched from the UI"
+    run = new[0]
+    assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
+    assert run.asset_selection == {dg.AssetKey("cleaning_report")}
+    latest = instance.get_latest_materialization_event(dg.AssetKey("cleaning_report"))
+    assert latest.run_id == run.run_id
+    visit(page, f"{url}/runs/{run.run_id}")
+    page.get_by_text("Success", exact=False).first.wait_for(timeout=30_000)
+    screenshot(page, root, "run_from_ui")
