@@ -44,7 +44,7 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[feedback.retrain_from_feedback],
-    sensors=[feedback.feedback_sensor],
+    sensors=[feedback.feedback_sensor, corpus.corpus_freshness],
     schedules=[feedback.weekly_retrain],
     resources=RESOURCES,
 )

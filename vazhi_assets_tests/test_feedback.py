@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import dagster as dg
 import pytest
-import yaml
 
 from vazhi_assets.feedback.store import FeedbackStore
-from vazhi_assets_tests.conftest import Materialized
 
 CORRECTIONS = [
     ("کراچی کی بندرگاہ کیوں اہم ہے؟", "مجھے معلوم نہیں۔",
@@ -111,57 +108,3 @@ def test_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(SystemExit):
         cli.main(["add", "--prompt", "p", "--answer", "a", "--rating", "sideways",
                   "--language", "ur", "--model-version", "v"])
-
-
-def test_sensor_requests_one_retrain_whose_model_lists_the_rows(
-    corpus_run: Materialized, tiny_base_dir: Path, tmp_path: Path,
-) -> None:
-    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
-    from vazhi_assets.feedback.assets import feedback_sensor, retrain_from_feedback
-    from vazhi_assets_tests.test_training import materialized, run_training, tiny_recipe
-
-    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir)
-    spec = yaml.safe_load(recipe.read_text())
-    spec["feedback"] = {"min_new_corrections": 3}
-    recipe.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    instance = dg.DagsterInstance.ephemeral()
-    first, resources = run_training(corpus_run, tmp_path, recipe, instance=instance)
-    assert "merged_model" in materialized(first)
-    before = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
-
-    inbox = tmp_path / "data" / "feedback" / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
-    (inbox / "week-1.jsonl").write_text(jsonl(rows()[:2]), encoding="utf-8")
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    assert isinstance(feedback_sensor(context), dg.SkipReason)  # 2 of 3: not yet
-
-    (inbox / "week-2.jsonl").write_text(jsonl(rows()[2:] + ["{broken"]), encoding="utf-8")
-    context = dg.build_sensor_context(instance=instance, resources=resources,
-                                      cursor=context.cursor)
-    result = feedback_sensor(context)
-    assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
-    request = result.run_requests[0]
-    assert request.run_key == "feedback-tiny-test-1-3" and result.cursor == "3"
-
-    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS,
-                          jobs=[retrain_from_feedback], resources=resources)
-    run = defs.resolve_job_def("retrain_from_feedback").execute_in_process(
-        instance=instance, tags=request.tags, raise_on_error=False)
-    done = materialized(run)
-    assert {"feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
-            "merged_model"} <= done
-    assert "cpt_adapter" not in done  # retraining starts from the recipe's CPT adapter
-    after = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
-    assert after.run_id == run.run_id != before.run_id
-    meta = after.asset_materialization.metadata
-    store = FeedbackStore(tmp_path / "data" / "feedback" / "feedback.duckdb")
-    ids = store.rows()["feedback_id"].to_list()
-    assert sorted(meta["feedback_rows"].value) == sorted(ids) and len(ids) == 3
-    assert store.rejects().height == 1
-    model_dir = tmp_path / "data" / "models" / "tiny-test" / "merged_model"
-    assert sorted(json.loads((model_dir / "feedback_rows.json").read_text())) == sorted(ids)
-
-    # nothing new: the next evaluation requests nothing
-    context = dg.build_sensor_context(instance=instance, resources=resources,
-                                      cursor=result.cursor)
-    assert isinstance(feedback_sensor(context), dg.SkipReason)

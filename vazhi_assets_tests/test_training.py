@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -67,11 +68,31 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
             result.asset_materializations_for_node(asset)[0].metadata.items()}
 
 
-def test_chain_materializes_to_merged_model(corpus_run: Materialized, tiny_base_dir: Path,
-                                            tmp_path: Path) -> None:
-    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir)
+@dataclass
+class Chain:
+    """The tiny chain materialized once per module; later tests build on its instance."""
+
+    root: Path
+    instance: dg.DagsterInstance
+    resources: dict
+    result: dg.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="module")
+def chain(corpus_run: Materialized, tiny_base_dir: Path,
+          tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    root = tmp_path_factory.mktemp("chain")
+    recipe = tiny_recipe(root / "tiny.yaml", tiny_base_dir)
+    spec = yaml.safe_load(recipe.read_text())
+    spec["feedback"] = {"min_new_corrections": 3}
+    recipe.write_text(yaml.safe_dump(spec), encoding="utf-8")
     instance = dg.DagsterInstance.ephemeral()
-    result, resources = run_training(corpus_run, tmp_path, recipe, instance=instance)
+    result, resources = run_training(corpus_run, root, recipe, instance=instance)
+    return Chain(root, instance, resources, result)
+
+
+def test_chain_materializes_to_merged_model(chain: Chain) -> None:
+    result = chain.result
     assert materialized(result) == set(TRAINING)
     verdicts = checks(result)
     for name in ("tokenizer_integrity", "chatml_validity", "sft_script_purity",
@@ -101,13 +122,16 @@ def test_chain_materializes_to_merged_model(corpus_run: Materialized, tiny_base_
     assert "<|im_start|>" in (tokenizer_config.get("chat_template")
                               or (merged / "chat_template.jinja").read_text())
 
-    # one ablation partition: SFT again with LoRA r=8 on the same CPT adapter, measured, and
-    # its row lands in benchmark_results beside the recipe's own
+
+def test_ablation_partition_lands_a_benchmark_row(chain: Chain) -> None:
+    """SFT again with LoRA r=8 on the same CPT adapter, measured; the row lands in
+    benchmark_results tagged with the ablation."""
     from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
 
+    resources, tmp_path = chain.resources, chain.root
     ablation = dg.materialize([*ALL_ASSETS, *ALL_CHECKS],
                               selection=dg.AssetSelection.assets("ablation_benchmark"),
-                              partition_key="sft_lora_r8", instance=instance,
+                              partition_key="sft_lora_r8", instance=chain.instance,
                               resources=resources, raise_on_error=False)
     assert ablation.success
     meta = metadata(ablation, "ablation_benchmark")
@@ -120,6 +144,53 @@ def test_chain_materializes_to_merged_model(corpus_run: Materialized, tiny_base_
                           "sft_lora_r8" / "sft_adapter" / "adapter" /
                           "adapter_config.json").read_text())
     assert adapter["r"] == 8
+
+
+def test_feedback_sensor_requests_one_retrain_whose_model_lists_the_rows(chain: Chain) -> None:
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from vazhi_assets.feedback.assets import feedback_sensor, retrain_from_feedback
+    from vazhi_assets.feedback.store import FeedbackStore
+    from vazhi_assets_tests.test_feedback import jsonl, rows
+
+    instance, resources, tmp_path = chain.instance, chain.resources, chain.root
+    before = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
+
+    inbox = tmp_path / "data" / "feedback" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "week-1.jsonl").write_text(jsonl(rows()[:2]), encoding="utf-8")
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    assert isinstance(feedback_sensor(context), dg.SkipReason)  # 2 of 3: not yet
+
+    (inbox / "week-2.jsonl").write_text(jsonl(rows()[2:] + ["{broken"]), encoding="utf-8")
+    context = dg.build_sensor_context(instance=instance, resources=resources,
+                                      cursor=context.cursor)
+    result = feedback_sensor(context)
+    assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
+    request = result.run_requests[0]
+    assert request.run_key == "feedback-tiny-test-1-3" and result.cursor == "3"
+
+    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS,
+                          jobs=[retrain_from_feedback], resources=resources)
+    run = defs.resolve_job_def("retrain_from_feedback").execute_in_process(
+        instance=instance, tags=request.tags, raise_on_error=False)
+    done = materialized(run)
+    assert {"feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
+            "merged_model"} <= done
+    assert "cpt_adapter" not in done  # retraining starts from the recipe's CPT adapter
+    after = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
+    assert after.run_id == run.run_id != before.run_id
+    meta = after.asset_materialization.metadata
+    store = FeedbackStore(tmp_path / "data" / "feedback" / "feedback.duckdb")
+    ids = store.rows()["feedback_id"].to_list()
+    assert sorted(meta["feedback_rows"].value) == sorted(ids) and len(ids) == 3
+    assert store.rejects().height == 1
+    model_dir = tmp_path / "data" / "models" / "tiny-test" / "merged_model"
+    assert sorted(json.loads((model_dir / "feedback_rows.json").read_text())) == sorted(ids)
+
+    # nothing new: the next evaluation requests nothing
+    context = dg.build_sensor_context(instance=instance, resources=resources,
+                                      cursor=result.cursor)
+    assert isinstance(feedback_sensor(context), dg.SkipReason)
 
 
 def test_recipe_without_cpt_trains_alpaca_sft_only(corpus_run: Materialized,

@@ -16,6 +16,8 @@ from vazhi_assets.resources import VazhiStorage
 
 CORPUS_CHECKS = ["script_purity", "length_limits"]
 LANGUAGE_NAMES = {"ur": "Urdu", "ta": "Tamil", "en": "English"}
+#: Evaluated only while the opt-in ``corpus_freshness`` sensor is running.
+CORPUS_AUTOMATION = dg.AutomationCondition.eager()
 
 
 class CleaningConfig(dg.Config):
@@ -140,6 +142,7 @@ def cleaned_corpus(name: str, language: str, role: str = "target") -> dg.AssetsD
         name=name,
         deps=[raw_crawl],
         group_name="corpus",
+        automation_condition=CORPUS_AUTOMATION,
         kinds={"polars", "parquet"},
         owners=["team:data"],
         tags={"stage": "corpus", "language": language},
@@ -181,6 +184,7 @@ class DedupConfig(dg.Config):
 @dg.asset(
     deps=TARGET_CORPORA,
     group_name="corpus",
+    automation_condition=CORPUS_AUTOMATION,
     kinds={"datasketch", "parquet"},
     owners=["team:data"],
     tags={"stage": "corpus"},
@@ -256,6 +260,7 @@ class MixConfig(dg.Config):
 @dg.asset(
     deps=[deduplicated_corpus, english_replay],
     group_name="corpus",
+    automation_condition=CORPUS_AUTOMATION,
     kinds={"polars", "parquet"},
     owners=["team:data"],
     tags={"stage": "corpus"},
@@ -296,6 +301,7 @@ def pretraining_mix(
 @dg.asset(
     deps=[raw_crawl, *TARGET_CORPORA, english_replay, deduplicated_corpus],
     group_name="corpus",
+    automation_condition=CORPUS_AUTOMATION,
     kinds={"duckdb", "matplotlib"},
     owners=["team:data"],
     tags={"stage": "corpus"},
@@ -361,3 +367,13 @@ def retention_within_bounds(storage: VazhiStorage) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"outside_bounds": dg.MetadataValue.json(outside)},
     )
+
+
+corpus_freshness = dg.AutomationConditionSensorDefinition(
+    "corpus_freshness",
+    target=dg.AssetSelection.groups("corpus"),
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Opt-in: turn it on to re-clean, re-deduplicate and re-mix the corpus whenever "
+    "a raw_crawl partition is materialized (a re-crawl or a new source's backfill). Training "
+    "stays manual or on the feedback sensor.",
+)
