@@ -177,6 +177,9 @@ def test_feedback_sensor_requests_one_retrain_whose_model_lists_the_rows(chain: 
     assert {"feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
             "merged_model"} <= done
     assert "cpt_adapter" not in done  # retraining starts from the recipe's CPT adapter
+    # the SFT data changed, so the finished checkpoints of the first run are not resumed
+    sft = metadata(run, "sft_adapter")
+    assert sft["resumed_from"] == "" and sft["global_step"] == 4
     after = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
     assert after.run_id == run.run_id != before.run_id
     meta = after.asset_materialization.metadata

@@ -7,6 +7,7 @@ Both resume from the last checkpoint in their output directory, log progress thr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -252,6 +253,45 @@ def _finish(
     return result
 
 
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inputs_fingerprint(base_dir: Path, data_files: list[Path], adapters: list[Path],
+                       **settings: object) -> str:
+    """What a training run depends on: base model identity, data bytes, adapters it starts
+    from and its settings. Checkpoints are only resumed under the same fingerprint."""
+    marker = base_dir / "vazhi_base.json"
+    payload = {
+        "base": marker.read_text(encoding="utf-8") if marker.exists() else str(base_dir),
+        "data": [_file_digest(f) for f in sorted(data_files)],
+        "adapters": [_file_digest(a / "adapter_model.safetensors") for a in adapters
+                     if (a / "adapter_model.safetensors").exists()],
+        "settings": {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v
+                     for k, v in sorted(settings.items())},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def claim_checkpoints(checkpoints: Path, fingerprint: str, log: Log, label: str) -> None:
+    """Keep ``checkpoints`` only if they were written for the same inputs; otherwise start
+    fresh (new data must be trained on, not skipped by resuming a finished run)."""
+    stamp = checkpoints / "inputs.sha256"
+    if checkpoints.exists():
+        previous = stamp.read_text().strip() if stamp.exists() else None
+        if previous == fingerprint:
+            return
+        log(f"{label}: inputs changed since the checkpoints in {checkpoints} were written; "
+            "starting fresh")
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stamp, fingerprint + "\n")
+
+
 def _resume_point(checkpoints: Path, log: Log, label: str) -> tuple[str | None, int]:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -286,8 +326,11 @@ def train_cpt(
     data = load_dataset("parquet", data_files=files)
     data = data.map(lambda b: {"labels": b["input_ids"]}, batched=True,
                     remove_columns=["language"])
-    model = get_peft_model(load_base(base_dir, model_spec), lora_config(lora))
     checkpoints = out_dir / "checkpoints"
+    claim_checkpoints(checkpoints, inputs_fingerprint(
+        base_dir, [Path(f) for split in files.values() for f in split], [],
+        model=model_spec, lora=lora, schedule=schedule), log, "cpt")
+    model = get_peft_model(load_base(base_dir, model_spec), lora_config(lora))
     args = TrainingArguments(**_training_kwargs(schedule, checkpoints))
     progress = _progress_callback(log, "cpt", schedule.max_steps or 0)
     trainer = Trainer(
@@ -346,8 +389,11 @@ def train_sft(
                                                strict=True)]},
         remove_columns=["assistant_masks"],
     )
-    model = load_with_adapters(base_dir, [cpt_adapter] if cpt_adapter else [], model_spec)
     checkpoints = out_dir / "checkpoints"
+    claim_checkpoints(checkpoints, inputs_fingerprint(
+        base_dir, [Path(f) for f in files.values()], [cpt_adapter] if cpt_adapter else [],
+        model=model_spec, lora=lora, schedule=schedule), log, "sft")
+    model = load_with_adapters(base_dir, [cpt_adapter] if cpt_adapter else [], model_spec)
     progress = _progress_callback(log, "sft", schedule.max_steps or 0)
     config = SFTConfig(
         **_training_kwargs(schedule, checkpoints),
