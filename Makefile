@@ -50,19 +50,23 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 # One seed recipe at demo scale on the corpus the demo crawled:
 #   make recipe-demo RECIPE=qalb-urdu-demo   (alif-urdu-demo, vazhi-tamil-demo, saudi-dialect-demo)
 recipe-demo: setup $(DAGSTER_HOME)/dagster.yaml
-	@if [ -f $(VAZHI_DATA_DIR)/tables/deduplicated_corpus.parquet ]; then \
+	@test -n "$(RECIPE)" || { echo "set RECIPE=, e.g. make recipe-demo RECIPE=qalb-urdu-demo"; exit 2; }
+	@if [ -f $(VAZHI_DATA_DIR)/tables/deduplicated_corpus.parquet ] && \
+	   [ -f $(VAZHI_DATA_DIR)/tables/pretraining_mix.parquet ]; then \
 	  $(PY) -m vazhi_assets.demo --recipe $(RECIPE) --model-only; \
 	else $(PY) -m vazhi_assets.demo --recipe $(RECIPE); fi
 
 # Dry run of a full-scale recipe: trainable parameters, tokens, steps, memory; no weights.
 #   make plan RECIPE="qalb-urdu alif-urdu vazhi-tamil saudi-dialect"
-plan: python-deps
-	$(PY) -m vazhi_assets.training.plan $(RECIPE)
+RECIPES_FULL := qalb-urdu alif-urdu vazhi-tamil saudi-dialect
+plan: $(PY)
+	$(PY) -m vazhi_assets.training.plan $(or $(RECIPE),$(RECIPES_FULL))
 
 # An ablation sweep as partitions of ablation_benchmark (after make recipe-demo RECIPE=...):
 #   make ablation RECIPE=alif-urdu-demo SWEEP="sft_replay_0.10 sft_replay_0.20 sft_replay_0.30"
 SWEEP ?= sft_replay_0.10 sft_replay_0.20 sft_replay_0.30
-ablation: python-deps $(DAGSTER_HOME)/dagster.yaml
+ablation: $(PY) $(DAGSTER_HOME)/dagster.yaml
+	@test -n "$(RECIPE)" || { echo "set RECIPE=, e.g. make ablation RECIPE=alif-urdu-demo"; exit 2; }
 	for key in $(SWEEP); do \
 	  VAZHI_RECIPE=$(RECIPE) $(VENV)/bin/dagster asset materialize -m vazhi_assets.definitions \
 	    --select ablation_benchmark --partition $$key || exit 1; \

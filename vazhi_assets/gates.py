@@ -31,14 +31,22 @@ def require_passing_checks(
     context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
     asset_key: dg.AssetKey,
     check_names: list[str],
+    recipe: str | None = None,
 ) -> None:
+    """Raise unless ``asset_key``'s latest materialization passed ``check_names`` and, when
+    ``recipe`` is given, was made for that recipe (recipes share asset keys: a model file of
+    one recipe must not pass for another's)."""
     instance = context.instance
     latest = instance.get_latest_materialization_event(asset_key)
     if latest is None:
         raise UpstreamCheckFailed(f"{asset_key.to_user_string()} has never been materialized")
+    problems = []
+    made_for = latest.asset_materialization.metadata.get("recipe")
+    if recipe is not None and made_for is not None and made_for.value != recipe:
+        problems.append(f"its latest materialization is for recipe {made_for.value!r}, not "
+                        f"{recipe!r}")
     keys = [dg.AssetCheckKey(asset_key, name) for name in check_names]
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    problems = []
     for key in keys:
         record = records.get(key)
         if record is None or _evaluated_run(record) != latest.run_id:

@@ -114,6 +114,7 @@ class Catalog:
                     con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {dtype}')
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
 
-    def query(self, sql: str) -> pl.DataFrame:
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        """Rows of ``sql`` (``?`` placeholders bound to ``params``)."""
         with self.connect(read_only=True) as con:
-            return pl.from_arrow(con.sql(sql).to_arrow_table())
+            return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())

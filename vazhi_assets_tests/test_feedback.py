@@ -45,7 +45,7 @@ def test_store_accepts_rejects_and_never_double_counts(tmp_path: Path) -> None:
         {**good[2], "mood": "happy"},               # unknown field
         good[0],                                    # the same row again
     ]), encoding="utf-8")
-    [result] = store.ingest_inbox(inbox)
+    [result] = store.ingest_inbox(inbox, settle_seconds=0)
     assert (result.accepted, result.duplicates, result.rejected) == (3, 1, 4)
     reasons = store.rejects()["reason"].to_list()
     assert any(r.startswith("rating:") for r in reasons)
@@ -53,12 +53,13 @@ def test_store_accepts_rejects_and_never_double_counts(tmp_path: Path) -> None:
     assert any(r.startswith("prompt:") for r in reasons)
     assert any(r.startswith("mood:") for r in reasons)
     assert store.rejects()["line"].to_list() == [4, 5, 6, 7]
-    assert (inbox / "done" / "a.jsonl").exists() and not (inbox / "a.jsonl").exists()
+    [archived] = (inbox / "done").glob("*-a.jsonl")
+    assert not (inbox / "a.jsonl").exists()
 
     # the same file dropped again is skipped; a new file with an old row adds nothing
-    (inbox / "a.jsonl").write_bytes((inbox / "done" / "a.jsonl").read_bytes())
+    (inbox / "a.jsonl").write_bytes(archived.read_bytes())
     (inbox / "b.jsonl").write_text(jsonl([good[1], good[2]]), encoding="utf-8")
-    first, second = store.ingest_inbox(inbox)
+    first, second = store.ingest_inbox(inbox, settle_seconds=0)
     assert first.skipped_file and (second.accepted, second.duplicates) == (1, 1)
     seqs = store.rows()["seq"].to_list()
     assert len(seqs) == 4 and seqs == sorted(set(seqs))  # increasing; gaps are allowed
@@ -66,6 +67,27 @@ def test_store_accepts_rejects_and_never_double_counts(tmp_path: Path) -> None:
     assert store.usable(0, ["ur"], use_upvoted=True).height == 4
     assert store.usable(seqs[1], ["ur"], use_upvoted=False)["seq"].to_list() == [seqs[3]]
     assert store.usable(0, ["ta"], use_upvoted=True).height == 0
+    assert len(list((inbox / "done").glob("*-a.jsonl"))) == 1  # same bytes, same archive name
+
+    # a file still being written (modified just now) waits for a later call
+    (inbox / "c.jsonl").write_text(jsonl([{**good[0], "prompt": "تازہ سوال؟"}]),
+                                   encoding="utf-8")
+    assert store.ingest_inbox(inbox) == [] and (inbox / "c.jsonl").exists()
+
+    # a row that cannot be trained on is excluded, listed with the rejects, and not usable
+    first_id = store.rows()["feedback_id"][0]
+    assert store.exclude({first_id: "not usable for SFT: test"}) == 1
+    assert store.exclude({first_id: "again"}) == 0
+    assert first_id not in store.rows()["feedback_id"].to_list()
+    assert store.rejects()["origin"].to_list()[-1] == f"feedback:{first_id}"
+
+
+def test_rows_without_a_time_are_stored_once(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback.duckdb")
+    row = {k: v for k, v in rows()[0].items() if k != "created_at"}
+    assert store.ingest_lines("cli", [json.dumps(row)]).accepted == 1
+    assert store.ingest_lines("cli", [json.dumps(row)]).duplicates == 1
+    assert store.rows()["created_at"][0] is not None
 
 
 def test_a_crash_mid_file_keeps_the_store_as_it_was(tmp_path: Path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -158,10 +159,13 @@ def test_feedback_sensor_requests_one_retrain_whose_model_lists_the_rows(chain: 
     inbox = tmp_path / "data" / "feedback" / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / "week-1.jsonl").write_text(jsonl(rows()[:2]), encoding="utf-8")
+    settled = time.time() - 60  # the sensor leaves files modified in the last 2 s alone
+    os.utime(inbox / "week-1.jsonl", (settled, settled))
     context = dg.build_sensor_context(instance=instance, resources=resources)
     assert isinstance(feedback_sensor(context), dg.SkipReason)  # 2 of 3: not yet
 
     (inbox / "week-2.jsonl").write_text(jsonl(rows()[2:] + ["{broken"]), encoding="utf-8")
+    os.utime(inbox / "week-2.jsonl", (settled, settled))
     context = dg.build_sensor_context(instance=instance, resources=resources,
                                       cursor=context.cursor)
     result = feedback_sensor(context)
@@ -177,6 +181,10 @@ def test_feedback_sensor_requests_one_retrain_whose_model_lists_the_rows(chain: 
     assert {"feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
             "merged_model"} <= done
     assert "cpt_adapter" not in done  # retraining starts from the recipe's CPT adapter
+    # the random tiny model cannot answer, so the blocking sanity check stops the export:
+    # that, and only that, is what failed
+    assert [e.step_key for e in run.get_step_failure_events()] == [
+        "merged_model_merged_model_sanity"]
     # the SFT data changed, so the finished checkpoints of the first run are not resumed
     sft = metadata(run, "sft_adapter")
     assert sft["resumed_from"] == "" and sft["global_step"] == 4

@@ -16,8 +16,10 @@ from vazhi_assets.resources import VazhiStorage
 
 CORPUS_CHECKS = ["script_purity", "length_limits"]
 LANGUAGE_NAMES = {"ur": "Urdu", "ta": "Tamil", "en": "English"}
-#: Evaluated only while the opt-in ``corpus_freshness`` sensor is running.
-CORPUS_AUTOMATION = dg.AutomationCondition.eager()
+#: Evaluated only while the opt-in ``corpus_freshness`` sensor is running: eager, except that
+#: a source never crawled does not hold back a refresh after another source's re-crawl.
+CORPUS_AUTOMATION = dg.AutomationCondition.eager().without(
+    ~dg.AutomationCondition.any_deps_missing())
 
 
 class CleaningConfig(dg.Config):

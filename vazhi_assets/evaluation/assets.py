@@ -126,7 +126,7 @@ def benchmark_table(
     spec = recipe.load()
     for file_type, asset in GGUF_ASSETS.items():
         checks = ["gguf_answers"] + (["quantization_drift"] if file_type != "F16" else [])
-        require_passing_checks(context, asset.key, checks)
+        require_passing_checks(context, asset.key, checks, recipe=spec.name)
     sets = load_eval_sets(heldout_texts(storage, recipe, spec.export.eval_items),
                           max_items=spec.export.eval_items)
     stamp = _stamp(context, spec)
@@ -183,7 +183,10 @@ def ablation_benchmark(
     from vazhi_assets.evaluation.runners import HFRunner
     from vazhi_assets.training.ablation import run_ablation
 
-    require_passing_checks(context, sft_shards.key, ["mask_coverage"])
+    require_passing_checks(context, sft_shards.key, ["mask_coverage"], recipe=recipe.load().name)
+    from vazhi_assets.training.sft_data import frame_to_samples
+
+    feedback = storage.read_table("feedback_sft_examples")
     key = context.partition_key
     spec = recipe.load()
     models = storage.base / "models" / spec.name
@@ -191,7 +194,9 @@ def ablation_benchmark(
         spec, key, base_dir=models / "base_model" / "model",
         cpt_adapter=models / "cpt_adapter" / "adapter" if spec.has_cpt else None,
         tokenizer=tokenizer_for(storage, recipe), template=chat_templates(storage, recipe)[0],
-        work=recipe.workdir(storage.base, f"ablations/{key}"), log=context.log.info)
+        work=recipe.workdir(storage.base, f"ablations/{key}"),
+        extra_samples=frame_to_samples(feedback) if feedback is not None else [],
+        log=context.log.info)
     sets = load_eval_sets(heldout_texts(storage, recipe, spec.export.eval_items),
                           max_items=spec.export.eval_items)
     with HFRunner(run.merged_dir, name=f"ablation:{key}") as runner:
@@ -201,8 +206,9 @@ def ablation_benchmark(
            "ablation": key, **result}
     storage.catalog.append_rows("benchmark_results", pl.DataFrame([row]))
     history = storage.catalog.query(
-        f"select * from benchmark_results where recipe like '{spec.name}%' "
-        "and variant like 'sft_merged_fp16%' order by measured_at desc limit 20")
+        "select * from benchmark_results where (recipe = ? or starts_with(recipe, ?)) "
+        "and starts_with(variant, 'sft_merged_fp16') order by measured_at desc limit 20",
+        [spec.name, f"{spec.name}["])
     wanted = ["variant", "recipe", "ablation", *[f"{m}_{lang}" for m in ("ppl", "purity")
                                                  for lang in (*spec.data.languages, "en")],
               *[c for c in history.columns if c.startswith("chrf_")], "measured_at"]
@@ -264,7 +270,7 @@ def model_card(
                       "size_mb": round(source.stat().st_size / 1e6, 1)})
     bench_run = instance.get_latest_materialization_event(benchmark_table.key).run_id
     latest = storage.catalog.query(
-        f"select * from benchmark_results where run_id = '{bench_run}' order by variant")
+        "select * from benchmark_results where run_id = ? order by variant", [bench_run])
     shown = latest.select([c for c in latest.columns if c not in {
         "run_id", "measured_at", "recipe_hash", "code_version", "lineage", "recipe"}])
     retention = storage.catalog.query("select source, fetched, kept, retention "

@@ -61,7 +61,8 @@ def harness_scores(
     storage: VazhiStorage,
     recipe: RecipeResource,
 ) -> dg.MaterializeResult:
-    require_passing_checks(context, merged_model.key, ["merged_model_sanity"])
+    require_passing_checks(context, merged_model.key, ["merged_model_sanity"],
+                           recipe=recipe.load().name)
     spec = recipe.load()
     model_dir = recipe.workdir(storage.base, "merged_model") / "model"
     try:

@@ -26,8 +26,9 @@ def gguf_path(storage: VazhiStorage, recipe: RecipeResource, file_type: str) -> 
 def _modelfile(path: Path, recipe: RecipeResource, metadata: dict) -> Path:
     from vazhi_assets.export.gguf import TEMPLATE_FAMILIES, template_family, write_modelfile
 
-    family = template_family(metadata.get("chat_template")) or "chatml"
-    make_template, stops = TEMPLATE_FAMILIES[family]
+    family = template_family(metadata.get("chat_template"))
+    # an unknown family: write_modelfile stops with an error asking for a Go template
+    make_template, stops = TEMPLATE_FAMILIES.get(family, (lambda: None, []))
     spec = recipe.load()
     inference = spec.inference
     return write_modelfile(path, chat_template_go=make_template(), stop=stops,
@@ -73,7 +74,8 @@ def gguf_f16(
 ) -> dg.MaterializeResult:
     from vazhi_assets.export.gguf import convert_to_gguf
 
-    require_passing_checks(context, merged_model.key, ["merged_model_sanity"])
+    require_passing_checks(context, merged_model.key, ["merged_model_sanity"],
+                           recipe=recipe.load().name)
     source = recipe.workdir(storage.base, "merged_model") / "model"
     path = convert_to_gguf(source, gguf_path(storage, recipe, "F16"), "f16")
     return dg.MaterializeResult(metadata=_file_metadata(path, recipe, None))
@@ -95,7 +97,7 @@ def _quantized_asset(file_type: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         from vazhi_assets.export.gguf import quantize_gguf
 
-        require_passing_checks(context, gguf_f16.key, ["gguf_answers"])
+        require_passing_checks(context, gguf_f16.key, ["gguf_answers"], recipe=recipe.load().name)
         source = gguf_path(storage, recipe, "F16")
         path = quantize_gguf(source, gguf_path(storage, recipe, file_type), file_type)
         return dg.MaterializeResult(metadata=_file_metadata(path, recipe, source))
@@ -122,7 +124,9 @@ def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> di
     texts = heldout_texts(storage, recipe, per_language=spec.export.eval_items)
     missing = [lang for lang in spec.data.languages if not texts.get(lang)]
     if missing:
-        raise ValueError(f"no held-out text for {missing}: materialize cpt_shards again")
+        where = ("materialize cpt_shards again" if spec.has_cpt else
+                 "the recipe has no CPT and its SFT sources hold nothing out for them")
+        raise ValueError(f"no held-out text for {missing}: {where}")
     for language in spec.data.languages:
         messages = [[{"role": "user", "content": p}] for p in prompts[language]]
         # greedy, with the repetition penalty the Modelfile ships: the file as users run it

@@ -727,9 +727,13 @@ def llama3_ollama_template() -> str:
 
 
 def alpaca_ollama_template() -> str:
-    """Ollama prompt template for Alpaca-style models: ``### Instruction:``, ``### Input:`` for
-    the text after the first blank line of the prompt, ``### Response:``; the system message
-    (e.g. the Alpaca preamble) first."""
+    """Ollama prompt template for Alpaca-style models: the system message (e.g. the Alpaca
+    preamble), ``### Instruction:`` with the whole prompt, ``### Response:``.
+
+    Go templates cannot split strings, so unlike the Jinja template in the GGUF (which llama.cpp
+    uses, and training used) it does not move the text after the first blank line under
+    ``### Input:``; send the instruction and the input as one prompt and expect slightly
+    different rendering than in training, or run the file with llama.cpp."""
     return (
         "{{- if .System }}{{ .System }}\n\n{{ end }}"
         "{{- range $i, $m := .Messages }}\n"
@@ -809,7 +813,7 @@ def write_modelfile(
     Default location: ``<gguf stem>.Modelfile`` in the GGUF's directory, so several quants can
     sit in one directory (``ollama create NAME -f model-Q8_0.Modelfile``). With
     ``chat_template_go`` None the template is chosen from the GGUF's own chat template
-    (ChatML or Llama-3); any other family must be given explicitly.
+    (ChatML, Llama-3 or Alpaca); any other family must be given explicitly.
     """
     gguf_path = Path(gguf_path)
     out_path = Path(out_path) if out_path else gguf_path.with_name(f"{gguf_path.stem}.Modelfile")
@@ -818,8 +822,8 @@ def write_modelfile(
     if chat_template_go is None:
         family = template_family(read_gguf_metadata(gguf_path).get("chat_template"))
         if family is None:
-            raise ExportError(f"{gguf_path.name}: chat template is neither ChatML nor Llama-3; "
-                              "pass chat_template_go explicitly")
+            raise ExportError(f"{gguf_path.name}: chat template is not ChatML, Llama-3 or "
+                              "Alpaca; pass an Ollama (Go) template as chat_template_go")
         chat_template_go = TEMPLATE_FAMILIES[family][0]()
     if not stop:
         raise ExportError("a Modelfile needs at least one stop sequence (the end-of-turn token)")

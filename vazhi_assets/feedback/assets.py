@@ -23,21 +23,35 @@ def inbox(storage: VazhiStorage):  # noqa: ANN201 - a Path
     return path
 
 
-def feedback_samples(rows: pl.DataFrame) -> list:
-    """One SFT sample per usable row: the prompt, and the correction (or the up-voted answer)
-    as the assistant turn; ``meta`` keeps the feedback id, seq and the model it rated."""
-    from vazhi_assets.training.sft_data import Sample
+def feedback_samples(rows: pl.DataFrame) -> tuple[list, dict[str, str]]:
+    """SFT samples from usable rows, and the rows that cannot be samples with the reason.
 
-    samples = []
-    for row in rows.iter_rows(named=True):
+    The prompt is the user turn, the correction (or the up-voted answer) the assistant turn;
+    ``meta`` keeps the feedback id, seq and the model it rated. Only the latest row per
+    (language, prompt) is used; a row failing the ChatML structure or the language check is
+    returned as a reason instead of a sample (it would otherwise block every retrain). Feedback
+    is exempt from the ROUGE-L instruction dedup: a correction overrides a seed answer."""
+    from vazhi_assets.training.sft_data import Sample, language_verdict, validate_chatml
+
+    samples, reasons = [], {}
+    latest = rows.sort("seq").unique(subset=["language", "prompt"], keep="last",
+                                      maintain_order=True)
+    for row in latest.iter_rows(named=True):
         target = row["correction"] or row["answer"]
-        samples.append(Sample(
+        sample = Sample(
             [{"role": "user", "content": row["prompt"]},
              {"role": "assistant", "content": target}],
             row["language"], "feedback", "feedback",
             meta={"feedback_id": row["feedback_id"], "seq": row["seq"],
-                  "rating": row["rating"], "rated_model": row["model_version"]}))
-    return samples
+                  "rating": row["rating"], "rated_model": row["model_version"],
+                  "dedup_exempt": True})
+        problems = validate_chatml([sample])
+        drop = "; ".join(p.problem for p in problems) or language_verdict(sample)[0]
+        if drop:
+            reasons[row["feedback_id"]] = f"not usable for SFT: {drop}"
+        else:
+            samples.append(sample)
+    return samples, reasons
 
 
 @dg.asset(
@@ -59,7 +73,11 @@ def feedback_sft_examples(
         context.log.info(f"ingested {result}")
     spec = recipe.load()
     rows = store.usable(0, spec.data.languages, spec.feedback.use_upvoted)
-    frame = samples_to_frame(feedback_samples(rows))
+    samples, reasons = feedback_samples(rows) if rows.height else ([], {})
+    if reasons:
+        context.log.warning(f"{len(reasons)} feedback rows excluded: {reasons}")
+        store.exclude(reasons)
+    frame = samples_to_frame(samples)
     storage.write_table("feedback_sft_examples", frame)
     all_rows = store.rows()
     summary = (all_rows.group_by("language", "rating").agg(rows=pl.len()).sort("language",
@@ -69,8 +87,8 @@ def feedback_sft_examples(
         metadata={
             **recipe.tags(),
             "dagster/row_count": frame.height,
-            "feedback_rows": dg.MetadataValue.json(rows["feedback_id"].to_list()
-                                                   if rows.height else []),
+            "feedback_rows": dg.MetadataValue.json([s.meta["feedback_id"] for s in samples]),
+            "excluded_rows": dg.MetadataValue.json(reasons),
             "max_seq": int(rows["seq"].max()) if rows.height else 0,
             "store_rows": all_rows.height,
             "rejected_rows": store.rejects().height,
@@ -80,12 +98,15 @@ def feedback_sft_examples(
     )
 
 
-def feedback_rows_used(storage: VazhiStorage) -> list[str]:
-    """Feedback ids among the samples ``sft_dataset`` kept (after its cleaning)."""
+def feedback_rows_used(storage: VazhiStorage, shards_dir) -> list[str]:  # noqa: ANN001
+    """Feedback ids of the samples the SFT stage trained on: kept by ``sft_dataset``'s cleaning
+    and present in the train split of ``sft_shards`` (``shards_dir``)."""
     frame = storage.read_table("sft_dataset")
-    if frame is None or "format" not in frame.columns:
+    train = shards_dir / "train.parquet"
+    if frame is None or "format" not in frame.columns or not train.exists():
         return []
-    used = frame.filter(pl.col("format") == "feedback")
+    trained = set(pl.read_parquet(train, columns=["sample_id"])["sample_id"].to_list())
+    used = frame.filter((pl.col("format") == "feedback") & pl.col("sample_id").is_in(trained))
     return [json.loads(m).get("feedback_id") for m in used["meta"].to_list()]
 
 

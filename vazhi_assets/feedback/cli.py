@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stored" if result.accepted else "already stored")
         return 0
     if args.command == "ingest":
-        for result in store.ingest_inbox(args.folder or inbox_path()):
+        for result in store.ingest_inbox(args.folder or inbox_path(), settle_seconds=0):
             state = "already ingested" if result.skipped_file else (
                 f"{result.accepted} accepted, {result.duplicates} duplicates, "
                 f"{result.rejected} rejected")

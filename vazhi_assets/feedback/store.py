@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,11 @@ CREATE TABLE IF NOT EXISTS feedback_rejects (
     reason VARCHAR NOT NULL,
     ingested_at TIMESTAMPTZ NOT NULL
 );
+CREATE TABLE IF NOT EXISTS feedback_excluded (
+    feedback_id VARCHAR PRIMARY KEY,
+    reason VARCHAR NOT NULL,
+    excluded_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS feedback_files (
     sha256 VARCHAR PRIMARY KEY,
     name VARCHAR NOT NULL,
@@ -70,7 +76,7 @@ class FeedbackRow(BaseModel):
     correction: str | None = None
     language: Literal["ur", "ta", "ar", "en"]
     model_version: str = Field(min_length=1)
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime | None = None
     source: str = Field("jsonl", min_length=1)
 
     @field_validator("correction")
@@ -80,13 +86,15 @@ class FeedbackRow(BaseModel):
 
     @field_validator("created_at")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
     def feedback_id(self) -> str:
-        """Content id: the same rating of the same answer at the same time is one row."""
+        """Content id: the same rating of the same answer (at the same time, when the row says
+        when) is one row, however often it is dropped."""
+        when = self.created_at.isoformat() if self.created_at else None
         key = json.dumps([self.prompt, self.answer, self.rating, self.correction, self.language,
-                          self.model_version, self.created_at.isoformat()], ensure_ascii=False)
+                          self.model_version, when], ensure_ascii=False)
         return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
@@ -133,7 +141,7 @@ class FeedbackStore:
                     "language, model_version, created_at, source, ingested_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
                     [row.feedback_id(), row.prompt, row.answer, row.rating, row.correction,
-                     row.language, row.model_version, row.created_at, row.source, now],
+                     row.language, row.model_version, row.created_at or now, row.source, now],
                 ).fetchall()
                 if inserted:
                     result.accepted += 1
@@ -180,20 +188,56 @@ class FeedbackStore:
                 raise
         return result
 
-    def ingest_inbox(self, inbox: Path) -> list[IngestResult]:
-        """Every ``*.jsonl`` in ``inbox``; ingested files move to ``inbox/done``."""
+    def ingest_inbox(self, inbox: Path, settle_seconds: float = 2.0) -> list[IngestResult]:
+        """Every ``*.jsonl`` in ``inbox`` untouched for ``settle_seconds`` (a file still being
+        written waits for the next call); ingested files move to ``inbox/done`` under a name
+        prefixed with their digest, so equal names never overwrite each other."""
         results = []
         done = inbox / "done"
         for path in sorted(inbox.glob("*.jsonl")):
-            results.append(self.ingest_file(path))
-            done.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), done / path.name)
+            try:
+                if time.time() - path.stat().st_mtime < settle_seconds:
+                    continue
+                result = self.ingest_file(path)
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+                done.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), done / f"{digest}-{path.name}")
+            except FileNotFoundError:
+                continue  # another ingester (the sensor or the asset) took it first
+            results.append(result)
         return results
 
+    def exclude(self, reasons: dict[str, str]) -> int:
+        """Keep accepted rows out of training (``feedback_id -> reason``), e.g. a correction
+        that fails the SFT checks: it is listed in ``feedback_rejects`` instead of blocking
+        every retrain. Returns how many rows were newly excluded."""
+        if not reasons:
+            return 0
+        now = datetime.now(UTC)
+        added = 0
+        with self.catalog.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for feedback_id, reason in reasons.items():
+                    new = con.execute("INSERT INTO feedback_excluded VALUES (?, ?, ?) "
+                                      "ON CONFLICT DO NOTHING RETURNING feedback_id",
+                                      [feedback_id, reason, now]).fetchall()
+                    if new:
+                        con.execute("INSERT INTO feedback_rejects VALUES (?, NULL, ?, ?, ?)",
+                                    [f"feedback:{feedback_id}", feedback_id, reason, now])
+                        added += 1
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return added
+
     def rows(self, after_seq: int = 0) -> pl.DataFrame:
+        """Accepted rows after ``after_seq``, without the excluded ones."""
         with self.catalog.connect(read_only=True) as con:
             return pl.from_arrow(con.sql(
-                f"SELECT * FROM feedback WHERE seq > {int(after_seq)} ORDER BY seq"
+                f"SELECT * FROM feedback WHERE seq > {int(after_seq)} AND feedback_id NOT IN "
+                "(SELECT feedback_id FROM feedback_excluded) ORDER BY seq"
             ).to_arrow_table())
 
     def rejects(self) -> pl.DataFrame:

@@ -44,16 +44,23 @@ class AblationRun:
 
 def run_ablation(
     spec: Recipe, key: str, *, base_dir: Path, cpt_adapter: Path | None, tokenizer: Any,
-    template: str, work: Path, log: Any = print,
+    template: str, work: Path, extra_samples: list | None = None, log: Any = print,
 ) -> AblationRun:
-    """Build the overridden recipe's SFT data, render it, train SFT on top of ``cpt_adapter``
-    and merge; everything under ``work`` (resumable: training resumes from its checkpoints)."""
+    """Build the overridden recipe's SFT data (with the same ``extra_samples``, e.g. user
+    feedback, as the recipe's own run), check and render it, train SFT on top of
+    ``cpt_adapter`` and merge; everything under ``work`` (training resumes from its
+    checkpoints when its inputs are unchanged)."""
     from vazhi_assets.training.merge import merge_adapter_fp16
+    from vazhi_assets.training.sft_data import validate_chatml
     from vazhi_assets.training.sft_stage import recipe_sft_samples, render_sft_shards
     from vazhi_assets.training.train import train_sft
 
     variant = ablation_recipe(spec, key)
-    _, samples, replay = recipe_sft_samples(variant)
+    _, samples, replay = recipe_sft_samples(variant, extra_samples)
+    problems = validate_chatml(samples)
+    if problems:
+        raise ValueError(f"ablation {key}: {len(problems)} SFT samples fail the ChatML checks, "
+                         f"e.g. {problems[0]}")
     _, stats = render_sft_shards(samples, tokenizer, template, variant, work / "sft_shards")
     if stats["samples_without_trained_tokens"] or stats["template_disagreements"]:
         raise ValueError(f"ablation {key}: SFT shards fail the mask checks: {stats}")

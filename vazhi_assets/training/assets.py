@@ -34,9 +34,11 @@ def chat_templates(storage: VazhiStorage, recipe_res: RecipeResource) -> tuple[s
     """``(training template, template the merged model ships or None)`` for the recipe."""
     from vazhi_assets.training.sft_render import recipe_templates
 
-    spec = recipe_res.load().model
+    recipe = recipe_res.load()
+    spec = recipe.model
     stock = load_tokenizer(_base_dir(storage, recipe_res), spec.max_seq_length).chat_template
-    return recipe_templates(spec.chat_template, stock, spec.system_prompt)
+    return recipe_templates(spec.chat_template, stock, spec.system_prompt,
+                            assistant_only=recipe.assistant_only_loss)
 
 
 def tokenizer_for(storage: VazhiStorage, recipe_res: RecipeResource) -> object:
@@ -142,7 +144,8 @@ def tokenizer_report(
 ) -> dg.MaterializeResult:
     from vazhi_assets.training.fertility import fertility
 
-    require_passing_checks(context, base_model.key, ["tokenizer_integrity"])
+    require_passing_checks(context, base_model.key, ["tokenizer_integrity"],
+                           recipe=recipe.load().name)
     table = fertility(tokenizer_for(storage, recipe), _fertility_sample(storage))
     storage.write_table("tokenizer_report", table.with_columns(recipe=pl.lit(recipe.load().name)))
     return dg.MaterializeResult(
@@ -166,7 +169,8 @@ def cpt_shards(
 ) -> dg.MaterializeResult:
     from vazhi_assets.training.shards import build_cpt_shards
 
-    require_passing_checks(context, base_model.key, ["tokenizer_integrity"])
+    require_passing_checks(context, base_model.key, ["tokenizer_integrity"],
+                           recipe=recipe.load().name)
     spec = recipe.load()
     out = recipe.workdir(storage.base, "cpt_shards")
     if not spec.has_cpt:
@@ -304,12 +308,17 @@ def sft_shards(
     from vazhi_assets.training import sft_data
     from vazhi_assets.training.sft_stage import render_sft_shards
 
-    require_passing_checks(context, sft_dataset.key, ["chatml_validity", "sft_script_purity"])
-    require_passing_checks(context, base_model.key, ["tokenizer_integrity"])
+    require_passing_checks(context, sft_dataset.key, ["chatml_validity", "sft_script_purity"],
+                           recipe=recipe.load().name)
+    require_passing_checks(context, base_model.key, ["tokenizer_integrity"],
+                           recipe=recipe.load().name)
     spec = recipe.load()
     samples = sft_data.frame_to_samples(storage.read_table("sft_dataset"))
     template = config.chat_template or chat_templates(storage, recipe)[0]
     out = recipe.workdir(storage.base, "sft_shards")
+    if not samples:
+        raise dg.Failure("sft_dataset is empty: no source of data.sft_sources has samples in "
+                         f"data.languages {spec.data.languages}")
     _, stats = render_sft_shards(samples, tokenizer_for(storage, recipe), template, spec, out)
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2))
     return dg.MaterializeResult(metadata={**_meta(recipe), **stats,
@@ -394,7 +403,7 @@ def training_preflight(
 ) -> dg.MaterializeResult:
     from vazhi_assets.training.preflight import run_preflight
 
-    require_passing_checks(context, sft_shards.key, ["mask_coverage"])
+    require_passing_checks(context, sft_shards.key, ["mask_coverage"], recipe=recipe.load().name)
     spec = recipe.load()
     work = recipe.workdir(storage.base, "training_preflight")
     result = run_preflight(
@@ -454,7 +463,8 @@ def cpt_adapter(
 ) -> dg.MaterializeResult:
     from vazhi_assets.training.train import load_base, load_with_adapters, train_cpt
 
-    require_passing_checks(context, training_preflight.key, ["preflight_passed"])
+    require_passing_checks(context, training_preflight.key, ["preflight_passed"],
+                           recipe=recipe.load().name)
     spec = recipe.load()
     if not spec.has_cpt:
         shutil.rmtree(recipe.workdir(storage.base, "cpt_adapter"), ignore_errors=True)
@@ -496,7 +506,7 @@ def sft_adapter(
 ) -> dg.MaterializeResult:
     from vazhi_assets.training.train import train_sft
 
-    require_passing_checks(context, sft_shards.key, ["mask_coverage"])
+    require_passing_checks(context, sft_shards.key, ["mask_coverage"], recipe=recipe.load().name)
     spec = recipe.load()
     cpt_dir = recipe.workdir(storage.base, "cpt_adapter") / "adapter" if spec.has_cpt else None
     result = train_sft(
@@ -534,7 +544,7 @@ def merged_model(
                       json.dumps(comparison.to_dicts(), ensure_ascii=False, indent=2))
     purity = comparison.group_by("language", "model").agg(pl.col("purity").mean()).sort(
         "language", "model")
-    feedback = feedback_rows_used(storage)
+    feedback = feedback_rows_used(storage, recipe.workdir(storage.base, "sft_shards"))
     atomic_write_text(out.parent / "feedback_rows.json", json.dumps(feedback, indent=2))
     context.log.info(f"merged model at {out} ({info['bytes'] / 1e6:.0f} MB), "
                      f"{len(feedback)} feedback rows in its SFT set")

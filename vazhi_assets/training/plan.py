@@ -174,7 +174,7 @@ def format_plan(plan: TrainingPlan) -> str:
     budget = (f" (budget {plan.size_budget_mb:.0f} MB)" if plan.size_budget_mb else "")
     lines += ["", f"GGUF Q4_K_M size (est.): {plan.gguf_q4_k_m_mb:,.0f} MB{budget}"]
     if plan.needs_gpu:
-        lines += ["", "needs a CUDA GPU (this machine has none):",
+        lines += ["", "needs a CUDA GPU for:",
                   *[f"  - {p}" for p in plan.needs_gpu]]
     return "\n".join(lines)
 

@@ -170,6 +170,10 @@ class Recipe(_Strict):
                                         or self.sft_lora.modules_to_save):
             raise ValueError("lora.modules_to_save with model.load_in_4bit: full copies of "
                              "4-bit embeddings cannot be trained; drop one of them")
+        if self.model.load_in_4bit and self.cpt is not None:
+            raise ValueError("model.load_in_4bit with a cpt stage: SFT would start from the CPT "
+                             "adapter merged into 4-bit weights; train CPT in 16-bit or set "
+                             "cpt: null")
         template = self.model.chat_template
         if self.assistant_only_loss and template.endswith(".jinja"):
             from vazhi_assets.training.sft_render import has_generation_markers

@@ -22,9 +22,12 @@ class TemplateError(ValueError):
     """The chat template cannot give assistant-only masks."""
 
 
+_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
 def has_generation_markers(template: str | None) -> bool:
-    return bool(template) and "{% generation %}" in template.replace("{%- generation %}",
-                                                                      "{% generation %}")
+    """True when the template has a ``{% generation %}`` block (any whitespace control)."""
+    return bool(template) and _GENERATION.search(template) is not None
 
 
 def _chatml_training_template(default_system: str | None) -> str:
@@ -103,11 +106,15 @@ def inference_template(template: str) -> str:
     return re.sub(r"\{%-?\s*(end)?generation\s*-?%\}", "", template)
 
 
-def recipe_templates(choice: str, stock: str | None,
-                     system_prompt: str | None = None) -> tuple[str, str | None]:
+def recipe_templates(choice: str, stock: str | None, system_prompt: str | None = None,
+                     assistant_only: bool = True) -> tuple[str, str | None]:
     """``(training template, template the merged model ships)`` for a recipe's
-    ``model.chat_template``; the second is None when the model keeps its own template."""
+    ``model.chat_template``; the second is None when the model keeps its own template.
+    Without ``assistant_only`` a template needs no generation blocks (the whole sequence is
+    trained on)."""
     if choice == "model" and system_prompt is None:
+        if not assistant_only and stock:
+            return stock, None
         return training_template(stock), None
     if choice == "model":
         if stock and LLAMA3_MARKER in stock:
@@ -128,7 +135,7 @@ def recipe_templates(choice: str, stock: str | None,
 
         path = Path(choice) if Path(choice).is_absolute() else RECIPES_DIR / choice
         template = path.read_text(encoding="utf-8")
-        if not has_generation_markers(template):
+        if assistant_only and not has_generation_markers(template):
             raise TemplateError(f"model.chat_template: {choice} has no {{% generation %}} blocks")
     return template, inference_template(template)
 
@@ -140,8 +147,10 @@ def training_template(stock: str | None) -> str:
     if has_generation_markers(stock):
         return stock
     if CHATML_MARKER in stock:
-        match = _DEFAULT_SYSTEM.search(stock.replace("\\n", "\n"))
-        default = match.group(1) if match and "messages[0]" in stock else None
+        # the literal default system prompt, not one built in a tools branch (Qwen2.5)
+        literals = [m.group(1) for m in _DEFAULT_SYSTEM.finditer(stock.replace("\\n", "\n"))
+                    if not any(c in m.group(1) for c in "{}'+")]
+        default = literals[0] if literals and "messages[0]" in stock else None
         return _chatml_training_template(default)
     if LLAMA3_MARKER in stock:
         return _llama3_training_template()

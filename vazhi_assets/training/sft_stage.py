@@ -14,7 +14,12 @@ import polars as pl
 from vazhi_assets.storage import write_parquet
 from vazhi_assets.training import sft_data
 from vazhi_assets.training.recipe import Recipe
-from vazhi_assets.training.sft_render import render, templates_agree
+from vazhi_assets.training.sft_render import (
+    Rendered,
+    has_generation_markers,
+    render,
+    templates_agree,
+)
 from vazhi_assets.training.shards import split_of
 
 
@@ -42,6 +47,12 @@ def recipe_sft_samples(
     return build, samples, replay
 
 
+def full_sequence_loss(rendered: Rendered) -> Rendered:
+    """Every kept token carries loss (``assistant_only_loss: false``)."""
+    n = len(rendered.input_ids)
+    return Rendered(rendered.input_ids, [1] * n, rendered.tokens_before_truncation, n, 0)
+
+
 def render_sft_shards(
     samples: list[sft_data.Sample], tokenizer: Any, template: str, spec: Recipe, out: Path,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -49,17 +60,25 @@ def render_sft_shards(
     sample id, write ``train.parquet``/``val.parquet`` to ``out``; returns rows and stats.
 
     A sample whose answer starts beyond the window has nothing to learn from and is dropped
-    (counted); the tokenizer's own template must render exactly like ``template``."""
+    (counted); the tokenizer's own template must render exactly like ``template``. User
+    feedback always goes to train (it was collected to be learned). With
+    ``assistant_only_loss: false`` every token carries loss."""
+    if not samples:
+        raise ValueError("no SFT samples to render: check data.sft_sources and data.languages")
     disagreements = templates_agree(tokenizer, template, [s.messages for s in samples])
     rows, beyond_window = [], 0
     for sample in samples:
         rendered = render(tokenizer, sample.messages, template, spec.model.max_seq_length)
+        if not spec.assistant_only_loss:
+            rendered = full_sequence_loss(rendered)
         if rendered.trained_tokens == 0 and rendered.assistant_tokens_truncated > 0:
             beyond_window += 1
             continue
+        split = ("train" if sample.format == "feedback"
+                 else split_of(sample.sample_id, max(spec.data.val_fraction, 0.1)))
         rows.append({
             "sample_id": sample.sample_id, "language": sample.language, "format": sample.format,
-            "split": split_of(sample.sample_id, max(spec.data.val_fraction, 0.1)),
+            "split": split,
             "input_ids": rendered.input_ids, "assistant_masks": rendered.assistant_masks,
             "n_tokens": len(rendered.input_ids),
             "tokens_before_truncation": rendered.tokens_before_truncation,
@@ -74,7 +93,8 @@ def render_sft_shards(
         "samples": frame.height,
         "dropped_answer_beyond_window": beyond_window,
         "template_disagreements": len(disagreements),
-        "template_has_generation_blocks": "generation" in template,
+        "template_has_generation_blocks": has_generation_markers(template),
+        "assistant_only_loss": spec.assistant_only_loss,
         "trained_token_share": round(frame["trained_tokens"].sum() / frame["n_tokens"].sum(), 4),
         "samples_without_trained_tokens": frame.filter(pl.col("trained_tokens") == 0).height,
         "samples_with_truncated_assistant": frame.filter(
