@@ -62,13 +62,16 @@ def test_published_settings_are_encoded() -> None:
     ({"model": {"chat_template": "vicuna"}}, "model.chat_template"),
     ({"export": {"merge_dtype": "nf4"}}, "export.merge_dtype"),
     ({"sft": {"max_steps": None}}, "sft"),
-    ({"model": {"load_in_4bit": True}}, "load_in_4bit"),
+    ({"model": {"load_in_4bit": True}}, "model.load_in_4bit"),
+    ({"model": {"load_in_4bit": True, "dtype": "float16"}}, "model.load_in_4bit with a cpt"),
 ])
 def test_invalid_recipes_name_the_field(tmp_path: Path, override: dict, field: str) -> None:
     path = write(tmp_path / "bad.yaml", {"inherits": "demo", **override})
     with pytest.raises(ValidationError) as err:
         load_recipe(path)
-    assert field.split(".")[0] in str(err.value)
+    # the field is named: in the error's location, or (for cross-field rules) in its message
+    named = [".".join(map(str, e["loc"])) or e["msg"] for e in err.value.errors()]
+    assert any(field in n for n in named), named
     if field == "export.merge_dtype":
         assert "cannot be merged into quantized weights" in str(err.value)
 
@@ -160,3 +163,24 @@ def test_replay_ratio_of_the_sft_blend() -> None:
     assert english > 0 and replay["replay_kept"] == english
     assert replay["replay_ratio_achieved"] == pytest.approx(0.2, abs=0.02)
     assert {s.language for s in samples} == {"ur", "en"}
+
+
+def test_generation_markers_and_default_system_prompts() -> None:
+    from vazhi_assets.training.sft_render import has_generation_markers, training_template
+
+    for marker in ("{% generation %}", "{%- generation -%}", "{% generation -%}",
+                   "{%-generation%}"):
+        assert has_generation_markers(f"x{marker}y{{% endgeneration %}}"), marker
+    assert not has_generation_markers("{{ message['content'] }} generation")
+    # Qwen2.5-style: a system block built in the tools branch comes first; the literal default
+    # is the one in the plain branch
+    stock = ("{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == "
+             "'system' %}{{- messages[0]['content'] }}{%- endif %}{%- else %}{%- if "
+             "messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + "
+             "messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system"
+             "\\nYou are Qwen, a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- endif %}"
+             "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+             "'<|im_end|>\\n' }}{%- endfor %}")
+    template = training_template(stock)
+    assert "You are Qwen, a helpful assistant." in template
+    assert "messages[0]['content'] + '<|im_end|>" not in template.split("generation")[0]
