@@ -106,12 +106,15 @@ class Catalog:
         history from earlier runs is kept as the schema grows)."""
         with self._with_frame(frame) as con:
             con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM incoming LIMIT 0')
-            existing = {row[0] for row in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                [name]).fetchall()}
+            existing = dict(con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?", [name]).fetchall())
             for column, dtype, *_ in con.execute("DESCRIBE incoming").fetchall():
                 if column not in existing:
                     con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {dtype}')
+                elif existing[column] == '"NULL"' or existing[column] == "NULL":
+                    if dtype != "NULL":  # a column only ever null so far gets its real type
+                        con.execute(f'ALTER TABLE "{name}" ALTER COLUMN "{column}" TYPE {dtype}')
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:

@@ -175,6 +175,9 @@ class HFRunner(_SpeedMixin):
         model.eval()
         self.model = model
         self.stop_ids = end_of_turn_ids(self.tokenizer)
+        from vazhi_assets.export.gguf import stop_strings
+
+        self.stop_strings = stop_strings(self.tokenizer.chat_template)
         self.start_id = self._start_id()
         self.memory_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         weights = [*self.model_dir.glob("*.safetensors"), *self.model_dir.glob("*.bin")]
@@ -223,6 +226,7 @@ class HFRunner(_SpeedMixin):
             pad_token_id=(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                           else self.stop_ids[0]),
             repetition_penalty=repetition_penalty,
+            stop_strings=self.stop_strings or None,
         )
         answers, generated, seconds = [], 0, 0.0
         for messages in messages_list:
@@ -232,14 +236,18 @@ class HFRunner(_SpeedMixin):
             prompt_length = inputs["input_ids"].shape[1]
             start = time.perf_counter()
             with torch.no_grad():
-                out = self.model.generate(**inputs, generation_config=config)
+                out = self.model.generate(**inputs, generation_config=config,
+                                          tokenizer=self.tokenizer)
                 new = out[0, prompt_length:].tolist()
                 new = self._finish_character(out[0].tolist(), new, config)
             seconds += time.perf_counter() - start
             while new and new[-1] in self.stop_ids:
                 new.pop()
             generated += len(new)
-            answers.append(self.tokenizer.decode(new, skip_special_tokens=True).strip())
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            for stop in self.stop_strings:  # generation stops after the stop text; drop it
+                text = text.split(stop)[0]
+            answers.append(text.strip())
         self.generated_tokens, self.generation_seconds = generated, seconds
         return answers
 
@@ -359,6 +367,9 @@ class LlamaCppRunner(_SpeedMixin):
         self._finalizer = weakref.finalize(self, self.llama.close)
         self.n_ctx = n_ctx
         self.chat_format = self.llama.chat_format
+        from vazhi_assets.export.gguf import stop_strings
+
+        self.stop_strings = stop_strings(self.llama.metadata.get("tokenizer.chat_template"))
         if "tokenizer.chat_template" not in self.llama.metadata:
             self.close()
             raise ValueError(f"{self.gguf_path} carries no tokenizer.chat_template: chat "
@@ -410,6 +421,7 @@ class LlamaCppRunner(_SpeedMixin):
                 temperature=0.0,
                 max_tokens=max_new_tokens,
                 repeat_penalty=repetition_penalty,
+                stop=self.stop_strings or None,
                 seed=0,
             )
             seconds += time.perf_counter() - start

@@ -746,8 +746,14 @@ def alpaca_ollama_template() -> str:
 TEMPLATE_FAMILIES = {
     "chatml": (chatml_ollama_template, ["<|im_end|>", "<|im_start|>"]),
     "llama3": (llama3_ollama_template, ["<|eot_id|>", "<|start_header_id|>"]),
-    "alpaca": (alpaca_ollama_template, ["### Instruction:"]),
+    "alpaca": (alpaca_ollama_template, ["###"]),
 }
+
+
+def stop_strings(chat_template: str | None) -> list[str]:
+    """Text that ends an answer besides the end-of-turn token: an Alpaca model that keeps
+    going after its response starts a new ``###`` section (``### Explanation:``, ...)."""
+    return ["\n###"] if template_family(chat_template) == "alpaca" else []
 
 
 def template_family(chat_template: str | None) -> str | None:

@@ -45,6 +45,9 @@ def greedy_answers(
     the model ships it, so a check judges the model the way users run it)."""
     import torch
 
+    from vazhi_assets.export.gguf import stop_strings
+
+    stops = stop_strings(tokenizer.chat_template)
     model.eval()
     answers = []
     for prompt in prompts:
@@ -57,9 +60,13 @@ def greedy_answers(
                 **ids, max_new_tokens=max_new_tokens, do_sample=False,
                 eos_token_id=stop_ids or tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id, repetition_penalty=repetition_penalty,
+                stop_strings=stops or None, tokenizer=tokenizer,
             )
         new = out[0][ids["input_ids"].shape[1]:]
-        answers.append(tokenizer.decode(new, skip_special_tokens=True).strip())
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        for stop in stops:
+            text = text.split(stop)[0]
+        answers.append(text.strip())
     return answers
 
 
