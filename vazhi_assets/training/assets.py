@@ -111,8 +111,13 @@ def heldout_texts(
     frames = [storage.read_table(n) for n in ("deduplicated_corpus", "english_replay")]
     docs = pl.concat([f.select("doc_id", "text") for f in frames if f is not None])
     text_of = dict(zip(docs["doc_id"], docs["text"], strict=True))
+    held = dict(manifest.val_documents)
+    if not held.get("en") and manifest.unused_replay_documents:
+        # English the mix never took (the replay budget stopped before it): the forgetting
+        # measure still has text the model was not trained on
+        held["en"] = manifest.unused_replay_documents
     return {lang: [text_of[d] for d in ids[:per_language] if d in text_of]
-            for lang, ids in manifest.val_documents.items()}
+            for lang, ids in held.items()}
 
 
 def _fertility_sample(storage: VazhiStorage, per_language: int = 40) -> dict[str, list[str]]:

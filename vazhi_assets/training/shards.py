@@ -40,6 +40,8 @@ class ShardManifest:
     dropped_tail_tokens: int = 0
     files: dict[str, str] = field(default_factory=dict)
     val_documents: dict[str, list[str]] = field(default_factory=dict)
+    #: replay documents the budget left out of the mix: never trained on, so held out too
+    unused_replay_documents: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -126,7 +128,9 @@ def build_cpt_shards(
 
     targets = encode(target.sort("doc_id"))
     target_tokens = sum(len(ids) for _, ids in targets)
-    replay = _replay_budget(target_tokens, encode(replay_pool), replay_ratio)
+    pool = encode(replay_pool)
+    replay = _replay_budget(target_tokens, pool, replay_ratio)
+    manifest.unused_replay_documents = [row["doc_id"] for row, _ in pool[len(replay):]][:64]
     docs = targets + replay
     table = pl.DataFrame([row for row, _ in docs]).with_columns(
         n_tokens=pl.Series([len(ids) for _, ids in docs]))
