@@ -119,14 +119,18 @@ def test_eval_sets_are_bounded_and_complete(eval_sets: EvalSets) -> None:
     counts = eval_sets.counts()
     assert counts["heldout_texts"] == {"ur": 1, "ta": 1, "en": 1}
     assert counts["citations"] == 5
-    # held-out UDHR paragraphs: 4 per direction (the preamble, a "section" sample, is skipped)
-    assert counts["translation_pairs"] == {"en_ur": 4, "en_ta": 4}
+    # held-out UDHR paragraphs: 4 per direction (the preamble, a "section" sample, is skipped);
+    # the Saudi sheet holds out every 8th of its 40 rows: 5 English -> dialect pairs
+    assert counts["translation_pairs"] == {"en_ur": 4, "en_ta": 4, "en_ar": 5}
     assert counts["minimal_pairs"] == 5
     assert eval_sets.golden == golden_prompts()
     again = load_eval_sets(HELDOUT, max_items=5)
     assert again == eval_sets  # deterministic
     assert load_eval_sets(HELDOUT, max_items=2).counts()["translation_pairs"] == {
-        "en_ur": 2, "en_ta": 2}
+        "en_ur": 2, "en_ta": 2, "en_ar": 2}
+    dialect = [t for t in eval_sets.translation_pairs if t.tgt_lang == "ar"]
+    assert all(t.src_lang == "en" and t.reference and t.source in t.messages[-1]["content"]
+               for t in dialect)
 
 
 def test_citations_quote_real_verses(eval_sets: EvalSets) -> None:
@@ -148,7 +152,7 @@ def test_citations_quote_real_verses(eval_sets: EvalSets) -> None:
 
 def test_translation_items_and_minimal_pairs(eval_sets: EvalSets) -> None:
     for item in eval_sets.translation_pairs:
-        assert item.src_lang == "en" and item.tgt_lang in ("ur", "ta")
+        assert item.src_lang == "en" and item.tgt_lang in ("ur", "ta", "ar")
         assert item.source in item.messages[-1]["content"]
         assert item.reference not in item.messages[-1]["content"]
         assert all(m["role"] != "assistant" for m in item.messages)
