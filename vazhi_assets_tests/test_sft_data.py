@@ -348,14 +348,14 @@ def test_build_sft_dataset_counts(declaration_dir: Path, chapters: list) -> None
     stats = build.stats
     assert stats["by_source"] == {
         "english_alpaca": 30,
-        "saudi_dialect": 40,
+        "saudi_dialect": 35,  # 40 rows, every 8th held out
         "tamil_instructions": 41,
         "thirukkural": 1197,
         "udhr_eng_tam": 46,
         "udhr_eng_urd": 46,
         "urdu_instructions": 42,
     }
-    assert stats["by_language"] == {"ar": 40, "en": 30, "ta": 1284, "ur": 88}
+    assert stats["by_language"] == {"ar": 35, "en": 30, "ta": 1284, "ur": 88}
     assert stats["dropped"] == 0 and stats["flagged"] == {
         "ambiguous Arabic-script text declared ar": 1
     }
@@ -369,5 +369,9 @@ def test_build_sft_dataset_counts(declaration_dir: Path, chapters: list) -> None
     heldout = build_sft_dataset(["bundled", "corpus"], split="heldout", chapters=chapters,
                                 declaration_dir=declaration_dir)
     assert set(heldout.stats["by_source"]) == {"thirukkural", "udhr_eng_tam", "udhr_eng_urd"}
+    dialect_train = {s.meta["row"] for s in build.samples if s.language == "ar"}
+    dialect_heldout = build_sft_dataset(["saudi"], split="heldout").samples
+    assert {s.meta["row"] for s in dialect_heldout} == {8, 16, 24, 32, 40}
+    assert not dialect_train & {s.meta["row"] for s in dialect_heldout}
     with pytest.raises(ValueError, match="unknown SFT source"):
         build_sft_dataset(["wikipedia"])
