@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -66,8 +67,12 @@ def webserver(corpus_run: Materialized, tmp_path_factory: pytest.TempPathFactory
                             + (root / "web.log").read_text()[-3000:])
             time.sleep(1)
     yield url, instance, root
-    os.killpg(server.pid, 15)
-    server.wait(timeout=30)
+    os.killpg(server.pid, signal.SIGTERM)  # dagster dev stops webserver and daemon
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # a loaded machine: do not leave them behind
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
