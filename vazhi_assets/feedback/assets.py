@@ -110,7 +110,10 @@ def feedback_rows_used(storage: VazhiStorage, shards_dir) -> list[str]:  # noqa:
     return [json.loads(m).get("feedback_id") for m in used["meta"].to_list()]
 
 
-RETRAIN_ASSETS = ["feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
+# base_model is cheap when its files exist, and re-recording it keeps the job valid in an
+# instance where another recipe was materialized last (the gates compare recipes)
+RETRAIN_ASSETS = ["base_model", "feedback_sft_examples", "sft_dataset", "sft_shards",
+                  "sft_adapter",
                   "merged_model", "gguf_f16", "gguf_q8_0", "gguf_q4_k_m", "benchmark_table",
                   "model_card"]
 
