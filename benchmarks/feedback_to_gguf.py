@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     started, dropped_at = time.monotonic(), time.time()
     (inbox(resources["storage"]) / f"feedback-{stamp}.jsonl").write_text(
         "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    time.sleep(2.5)  # the sensor leaves files younger than 2 s alone (they may be half written)
     result = feedback_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     if not isinstance(result, dg.SensorResult) or not result.run_requests:
         print(f"sensor requested nothing: {result}")
