@@ -18,24 +18,13 @@ from pathlib import Path
 import pytest
 
 from vazhi_assets.export import gguf as gx
+from vazhi_assets_tests.model_fixtures import gguf_tools_missing
 from vazhi_assets_tests.snippets import TA_KURAL1, TA_KURAL391, UR_ART3, UR_ART26
-
-
-def _tools_missing() -> str | None:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return "llama-cpp-python is not installed in this venv (make gguf-tools)"
-    try:
-        gx.converter_command()
-    except gx.ExportError as exc:
-        return str(exc)
-    return None
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, tiny_base_dir: Path) -> dict[str, Path]:
-    reason = _tools_missing()
+    reason = gguf_tools_missing()
     if reason:
         pytest.skip(reason)
     out = tmp_path_factory.mktemp("gguf")

@@ -31,23 +31,12 @@ from vazhi_assets.export.assets import (
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.training.resources import RecipeResource
 from vazhi_assets.training.shards import ShardManifest
+from vazhi_assets_tests.model_fixtures import gguf_tools_missing
 from vazhi_assets_tests.snippets import TA_KURAL1, TA_KURAL391, UR_ART3, UR_ART26
 
 pytestmark = pytest.mark.slow
 
 DEFS = [*EXPORT_ASSETS, *EXPORT_CHECKS]
-
-
-def _tools_missing() -> str | None:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return "llama-cpp-python is not installed in this venv (make gguf-tools)"
-    try:
-        gx.converter_command()
-    except gx.ExportError as exc:
-        return str(exc)
-    return None
 
 
 def _answers_key(asset: dg.AssetsDefinition) -> dg.AssetCheckKey:
@@ -105,7 +94,7 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
 def test_damaged_gguf_fails_the_check_and_blocks_downstream(
     tmp_path: Path, real_base_dir: Path
 ) -> None:
-    reason = _tools_missing()
+    reason = gguf_tools_missing()
     if reason:
         pytest.skip(reason)
     instance = dg.DagsterInstance.ephemeral()
