@@ -1,10 +1,10 @@
 """Materialize the default demo graph end to end into the local Dagster instance.
 
-``python -m vazhi_assets.demo`` crawls every registry source (one run per partition, so each
-shows up as its own backfillable partition in the UI), then materializes everything downstream
-with its checks: corpus, then the model half on the recipe in ``VAZHI_RECIPE`` (default
-``demo``: the offline SmolLM2-135M-Instruct). ``dagster dev`` afterwards shows the runs,
-metadata and lineage.
+``python -m vazhi_assets.demo`` registers every recipe as a partition, crawls every registry
+source (one run per partition, so each shows up as its own backfillable partition in the UI),
+materializes the corpus with its checks, then the model half of one recipe partition
+(default ``demo``: the offline SmolLM2-135M-Instruct). ``dagster dev`` afterwards shows the
+runs, metadata and lineage.
 """
 
 from __future__ import annotations
@@ -29,13 +29,24 @@ def _instance() -> dg.DagsterInstance:
 def run_demo(sources: list[str] | None = None, recipe: str | None = None,
              model_only: bool = False) -> int:
     from vazhi_assets.crawl.assets import raw_crawl
-    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, DEFAULT_SELECTION, RESOURCES
-    from vazhi_assets.training.resources import RecipeResource
+    from vazhi_assets.definitions import (
+        ALL_ASSETS,
+        ALL_CHECKS,
+        CORPUS_SELECTION,
+        MODEL_SELECTION,
+        RESOURCES,
+    )
+    from vazhi_assets.training.recipe_registry import add_recipe, register_recipes
 
     instance = _instance()
     partitions = [] if model_only else (sources or raw_crawl.partitions_def.get_partition_keys())
-    resources = {**RESOURCES, "recipe": RecipeResource(name=recipe or "")}
-    print(f"recipe: {resources['recipe'].load().name}")
+    resources = dict(RESOURCES)
+    name = recipe or os.environ.get("VAZHI_RECIPE") or "demo"
+    if name.endswith((".yaml", ".yml")):  # a user's own file becomes a partition first
+        name = add_recipe(Path(name), instance).name
+    new = register_recipes(instance)
+    print(f"recipe partitions: {len(instance.get_dynamic_partitions('recipe'))} "
+          f"({len(new)} new); this run: {name}")
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     timings: list[tuple[str, float, bool]] = []
     for key in partitions:
@@ -45,16 +56,21 @@ def run_demo(sources: list[str] | None = None, recipe: str | None = None,
             run_config=quiet, raise_on_error=False,
         )
         timings.append((f"raw_crawl[{key}]", time.monotonic() - started, result.success))
+    if not model_only:
+        started = time.monotonic()
+        corpus = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS], selection=CORPUS_SELECTION, instance=instance,
+            resources=resources, run_config=quiet, raise_on_error=False,
+        )
+        timings.append(("corpus assets + checks", time.monotonic() - started, corpus.success))
     started = time.monotonic()
-    downstream = DEFAULT_SELECTION - dg.AssetSelection.assets(raw_crawl)
-    if model_only:
-        downstream = downstream - dg.AssetSelection.groups("corpus")
     result = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS], selection=downstream, instance=instance, resources=resources,
-        run_config=quiet, raise_on_error=False,
+        [*ALL_ASSETS, *ALL_CHECKS], selection=MODEL_SELECTION, partition_key=name,
+        instance=instance, resources=resources, run_config=quiet, raise_on_error=False,
     )
-    timings.append(("downstream assets + checks", time.monotonic() - started, result.success))
-    print("\nwall time per step of the downstream run:")
+    timings.append((f"model half [{name}] + checks", time.monotonic() - started,
+                    result.success))
+    print(f"\nwall time per step of the model run [{name}]:")
     for event in result.all_events:
         if event.is_step_success or event.is_step_failure:
             seconds = (event.event_specific_data.duration_ms or 0) / 1000 if \

@@ -9,6 +9,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from vazhi_assets.gates import Consumed, consume
+from vazhi_assets.identity import table_version
 from vazhi_assets.settings import data_dir
 from vazhi_assets.storage import Catalog, read_parquet, write_parquet
 
@@ -52,6 +54,22 @@ class VazhiStorage(dg.ConfigurableResource):
                 found[key] = frame
         return found
 
+    def read_checked(
+        self, context: dg.AssetExecutionContext, asset: object, key: str | list[str],
+        partition: str | None = None, name: str | None = None,
+    ) -> tuple[pl.DataFrame, Consumed]:
+        """A table asset's file, after its blocking checks passed on the materialization whose
+        content hash equals this file's; returns the frame and what was consumed."""
+        asset_key = dg.AssetKey.from_coercible_or_definition(asset)
+        table = name or asset_key.path[-1]
+        frame = self.read_table(table, partition)
+        if frame is None:
+            raise dg.Failure(f"{table} has no file for partition {partition!r}; materialize "
+                             f"{asset_key.to_user_string()} first")
+        consumed = consume(context, asset_key, partition=partition,
+                           content_hash=table_version(frame, key))
+        return frame, consumed
+
     @property
     def html_dir(self) -> Path:
         return self.base / "raw_html"
@@ -62,9 +80,12 @@ class VazhiStorage(dg.ConfigurableResource):
 
 
 class DemoSite(dg.ConfigurableResource):
-    """The bundled mini news site, built from real Urdu/Tamil/English text, on 127.0.0.1."""
+    """The bundled mini news site, built from real Urdu/Tamil/English text, on 127.0.0.1.
 
-    port: int = 8765
+    ``port`` 0 (the default) serves each run on a free port, so parallel crawls never collide;
+    crawled URLs are stored as ``{demo_site}/path`` whatever the port was."""
+
+    port: int = 0
     slow_seconds: float = 20.0
     root: str = ""
 

@@ -9,12 +9,17 @@ from vazhi_assets.corpus.dedup import exact_dedup, minhash_dedup
 from vazhi_assets.corpus.pipeline import CleaningPipeline
 from vazhi_assets.corpus.quality import MIN_CHARS, MIN_WORDS, PURITY_BARS
 from vazhi_assets.corpus.steps import default_steps
-from vazhi_assets.crawl.assets import REGISTRY, raw_crawl
-from vazhi_assets.gates import require_passing_checks
+from vazhi_assets.crawl.assets import REGISTRY, crawl_version, raw_crawl
+from vazhi_assets.gates import blocking_check, consume, consumed_metadata
+from vazhi_assets.identity import code_version, table_version
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
 
 CORPUS_CHECKS = ["script_purity", "length_limits"]
+#: The cleaning code: editing any step changes the corpora's code version (and downstream).
+CLEANING_MODULES = ("vazhi_assets.corpus.steps", "vazhi_assets.corpus.pipeline",
+                    "vazhi_assets.corpus.normalize", "vazhi_assets.corpus.scripts",
+                    "vazhi_assets.corpus.build", "vazhi_assets.corpus.quality")
 LANGUAGE_NAMES = {"ur": "Urdu", "ta": "Tamil", "en": "English"}
 #: Evaluated only while the opt-in ``corpus_freshness`` sensor is running: eager, except that
 #: a source never crawled does not hold back a refresh after another source's re-crawl.
@@ -47,6 +52,8 @@ def _clean(
         context.log.warning(f"sources not crawled yet, skipped: {missing}")
     if not frames:
         raise dg.Failure(f"no crawled pages for {LANGUAGE_NAMES[language]}; materialize raw_crawl")
+    consumed = [consume(context, raw_crawl.key, partition=name, content_hash=crawl_version(frame))
+                for name, frame in sorted(frames.items())]
     pages = pl.concat(list(frames.values()), how="vertical_relaxed")
     docs = build.documents_from_crawl(pages)
     patterns = {s.name: s.boilerplate_patterns for s in sources}
@@ -74,8 +81,11 @@ def _clean(
     )
     reasons = rejects.group_by("step", "reason").agg(docs=pl.len()).sort("docs", descending=True)
     context.log.info(f"{asset_name}: kept {corpus.height} of {len(docs)} documents")
+    content = table_version(corpus, "doc_id")
     return dg.MaterializeResult(
         metadata={
+            "content_hash": content,
+            **consumed_metadata(consumed),
             "dagster/row_count": corpus.height,
             "path": dg.MetadataValue.path(str(path)),
             "documents_in": len(docs),
@@ -87,14 +97,15 @@ def _clean(
             "by_source": dg.MetadataValue.md(markdown_table(by_source)),
             "drop_reasons": dg.MetadataValue.md(markdown_table(reasons.head(20))),
             "sources": dg.MetadataValue.json(sorted(frames)),
-        }
+        },
+        data_version=dg.DataVersion(content),
     )
 
 
 def _corpus_checks(asset_key: dg.AssetKey, language: str) -> list[dg.AssetChecksDefinition]:
     bar = PURITY_BARS[language]
 
-    @dg.asset_check(asset=asset_key, name="script_purity", blocking=True,
+    @blocking_check(asset=asset_key, name="script_purity",
                     description=f"Mean target-script share ≥ {bar.mean}, every document ≥ "
                                 f"{bar.floor}.")
     def script_purity_check(storage: VazhiStorage) -> dg.AssetCheckResult:
@@ -117,7 +128,7 @@ def _corpus_checks(asset_key: dg.AssetKey, language: str) -> list[dg.AssetChecks
             },
         )
 
-    @dg.asset_check(asset=asset_key, name="length_limits", blocking=True,
+    @blocking_check(asset=asset_key, name="length_limits",
                     description=f"No document under {MIN_WORDS} words or {MIN_CHARS} characters.")
     def length_limits_check(storage: VazhiStorage) -> dg.AssetCheckResult:
         corpus = storage.read_table(asset_key.path[-1])
@@ -143,6 +154,7 @@ def cleaned_corpus(name: str, language: str, role: str = "target") -> dg.AssetsD
     @dg.asset(
         name=name,
         deps=[raw_crawl],
+        code_version=code_version(*CLEANING_MODULES, after=[raw_crawl]),
         group_name="corpus",
         automation_condition=CORPUS_AUTOMATION,
         kinds={"polars", "parquet"},
@@ -185,6 +197,8 @@ class DedupConfig(dg.Config):
 
 @dg.asset(
     deps=TARGET_CORPORA,
+    code_version=code_version("vazhi_assets.corpus.dedup", "vazhi_assets.corpus.normalize",
+                              "vazhi_assets.corpus.build", after=TARGET_CORPORA),
     group_name="corpus",
     automation_condition=CORPUS_AUTOMATION,
     kinds={"datasketch", "parquet"},
@@ -196,10 +210,11 @@ class DedupConfig(dg.Config):
 def deduplicated_corpus(
     context: dg.AssetExecutionContext, storage: VazhiStorage, config: DedupConfig
 ) -> dg.MaterializeResult:
-    frames = []
+    frames, consumed = [], []
     for corpus in TARGET_CORPORA:
-        require_passing_checks(context, corpus.key, CORPUS_CHECKS)
-        frames.append(storage.read_table(corpus.key.path[-1]))
+        frame, read = storage.read_checked(context, corpus, "doc_id")
+        frames.append(frame)
+        consumed.append(read)
     merged = pl.concat(frames, how="vertical_relaxed")
     docs = build.documents_from_frame(merged)
     exact = exact_dedup(docs)
@@ -217,10 +232,16 @@ def deduplicated_corpus(
     funnel = build.dedup_funnel(merged, exact, near)
     path = storage.write_table("deduplicated_corpus", corpus)
     storage.write_table("near_duplicate_clusters", clusters)
+    storage.write_table("rejected_documents", build.dedup_reject_frame(exact, near),
+                        "deduplicated_corpus")
     storage.write_table("dedup_funnel", funnel)
     sizes = clusters.group_by("cluster_size").agg(clusters=pl.len()).sort("cluster_size")
+    content = table_version(corpus, "doc_id")
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(content),
         metadata={
+            "content_hash": content,
+            **consumed_metadata(consumed),
             "dagster/row_count": corpus.height,
             "path": dg.MetadataValue.path(str(path)),
             "documents_in": merged.height,
@@ -238,7 +259,7 @@ def deduplicated_corpus(
     )
 
 
-@dg.asset_check(asset=deduplicated_corpus, name="no_exact_duplicates", blocking=True,
+@blocking_check(asset=deduplicated_corpus, name="no_exact_duplicates",
                 description="No two documents share the same normalised text.")
 def no_exact_duplicates(storage: VazhiStorage) -> dg.AssetCheckResult:
     from vazhi_assets.corpus.normalize import text_key
@@ -261,6 +282,8 @@ class MixConfig(dg.Config):
 
 @dg.asset(
     deps=[deduplicated_corpus, english_replay],
+    code_version=code_version("vazhi_assets.corpus.build",
+                              after=[deduplicated_corpus, english_replay]),
     group_name="corpus",
     automation_condition=CORPUS_AUTOMATION,
     kinds={"polars", "parquet"},
@@ -272,10 +295,8 @@ class MixConfig(dg.Config):
 def pretraining_mix(
     context: dg.AssetExecutionContext, storage: VazhiStorage, config: MixConfig
 ) -> dg.MaterializeResult:
-    require_passing_checks(context, deduplicated_corpus.key, ["no_exact_duplicates"])
-    require_passing_checks(context, english_replay.key, CORPUS_CHECKS)
-    target = storage.read_table("deduplicated_corpus")
-    replay = storage.read_table("english_replay")
+    target, read_target = storage.read_checked(context, deduplicated_corpus, "doc_id")
+    replay, read_replay = storage.read_checked(context, english_replay, "doc_id")
     mix, summary = build.replay_mix(target, replay, config.replay_ratio, config.seed)
     if summary.achieved_ratio < 0.8 * config.replay_ratio:
         context.log.warning(
@@ -287,8 +308,12 @@ def pretraining_mix(
         mix.group_by("role", "language").agg(docs=pl.len(), words=pl.col("n_words").sum())
         .sort("role", "language")
     )
+    content = table_version(mix, "doc_id")
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(content),
         metadata={
+            "content_hash": content,
+            **consumed_metadata([read_target, read_replay]),
             "dagster/row_count": mix.height,
             "path": dg.MetadataValue.path(str(path)),
             "replay_ratio_requested": config.replay_ratio,
@@ -302,6 +327,8 @@ def pretraining_mix(
 
 @dg.asset(
     deps=[raw_crawl, *TARGET_CORPORA, english_replay, deduplicated_corpus],
+    code_version=code_version("vazhi_assets.corpus.report",
+                              after=[*TARGET_CORPORA, english_replay, deduplicated_corpus]),
     group_name="corpus",
     automation_condition=CORPUS_AUTOMATION,
     kinds={"duckdb", "matplotlib"},

@@ -17,6 +17,8 @@ CORPUS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "language": pl.String(),
     "url": pl.String(),
+    #: sha256 of the crawled page the document came from (its lineage back to the crawl)
+    "page_hash": pl.String(),
     "text": pl.String(),
     "n_words": pl.Int32(),
     "n_chars": pl.Int32(),
@@ -70,6 +72,7 @@ def corpus_frame(docs: Iterable[Document]) -> pl.DataFrame:
                 "source": doc.source,
                 "language": doc.language,
                 "url": doc.url,
+                "page_hash": doc.meta.get("content_hash"),
                 "text": doc.text,
                 "n_words": len(doc.text.split()),
                 "n_chars": len(doc.text),
@@ -90,7 +93,8 @@ def documents_from_frame(frame: pl.DataFrame) -> list[Document]:
             source=row["source"],
             language=row["language"],
             url=row["url"],
-            meta={k: row[k] for k in ("script_purity", "lang_pred", "lang_prob") if k in row},
+            meta={**{k: row[k] for k in ("script_purity", "lang_pred", "lang_prob") if k in row},
+                  "content_hash": row.get("page_hash")},
         )
         for row in frame.iter_rows(named=True)
     ]
@@ -146,6 +150,15 @@ def replay_mix(
 def reject_frame(dropped: Iterable[object]) -> pl.DataFrame:
     """Dropped documents with the step and reason that dropped them (nothing is lost)."""
     rows = [{k: record.as_dict().get(k) for k in REJECT_SCHEMA} for record in dropped]
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA)
+
+
+def dedup_reject_frame(*results: object) -> pl.DataFrame:
+    """Documents the dedup passes dropped, with the pass and the document kept instead."""
+    rows = [{"doc_id": doc.doc_id, "source": doc.source, "language": doc.language,
+             "url": doc.url, "step": result.stats.step, "reason": f"duplicate of {kept}",
+             "text": doc.text}
+            for result in results for doc, kept in result.dropped]
     return pl.DataFrame(rows, schema=REJECT_SCHEMA)
 
 

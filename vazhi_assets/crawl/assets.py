@@ -6,15 +6,26 @@ import polars as pl
 
 from vazhi_assets.crawl.crawler import crawl_source, merge_with_previous
 from vazhi_assets.crawl.registry import load_registry
+from vazhi_assets.identity import code_version, table_version
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import DemoSite, VazhiStorage
 
 REGISTRY = load_registry()
 source_partitions = dg.StaticPartitionsDefinition(REGISTRY.names)
+#: What cleaning reads of a crawl: fetch times and attempt counts are not part of it, so a
+#: re-crawl that found the same pages leaves the corpus fresh.
+CRAWL_CONTENT = ["url", "ok", "content_hash", "title", "markdown_fit", "markdown_raw"]
+
+
+def crawl_version(pages: pl.DataFrame) -> str:
+    """Content identity of one source's crawl: its pages and their content hashes."""
+    return table_version(pages.select(CRAWL_CONTENT), "url")
 
 
 @dg.asset(
     partitions_def=source_partitions,
+    code_version=code_version("vazhi_assets.crawl.crawler", "vazhi_assets.crawl.browser",
+                              "vazhi_assets.crawl.guard"),
     group_name="crawl",
     kinds={"crawl4ai", "chromium", "parquet"},
     owners=["team:data"],
@@ -49,8 +60,11 @@ def raw_crawl(
     failures = fresh.filter(~pl.col("ok")).select("url", "status", "error")
     context.log.info(f"{source.name}: {stats.ok} ok, {stats.failed} failed, "
                      f"{stats.pages_per_second:.2f} pages/s")
+    content = crawl_version(merged)
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(content),
         metadata={
+            "content_hash": content,
             "dagster/row_count": merged.height,
             "path": dg.MetadataValue.path(str(path)),
             "language": source.language,

@@ -23,7 +23,7 @@ import polars as pl
 
 from vazhi_assets.crawl.browser import ChromiumProcess
 from vazhi_assets.crawl.guard import UrlGuard, UrlRefused
-from vazhi_assets.crawl.registry import Source
+from vazhi_assets.crawl.registry import DEMO_SITE_PLACEHOLDER, Source
 from vazhi_assets.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,18 @@ def crawl_source(
     seeds = source.resolve_seeds(demo_site_url)
     with ChromiumProcess(source.allowed_hosts) as chromium:
         rows, stats = asyncio.run(_crawl(source, seeds, chromium.cdp_url, html_dir, progress))
-    return pl.DataFrame(rows, schema=RAW_CRAWL_SCHEMA), stats
+    frame = pl.DataFrame(rows, schema=RAW_CRAWL_SCHEMA)
+    return canonical_demo_urls(frame, demo_site_url) if demo_site_url else frame, stats
+
+
+def canonical_demo_urls(frame: pl.DataFrame, demo_site_url: str) -> pl.DataFrame:
+    """Store demo-site pages under ``{demo_site}/path``, not under the port this run's server
+    happened to get: document ids and re-crawl matching stay the same from run to run, and
+    parallel runs can each serve the site on a free port."""
+    origin = demo_site_url.rstrip("/")
+    return frame.with_columns(
+        pl.col(c).str.replace(origin, DEMO_SITE_PLACEHOLDER, literal=True, n=1)
+        for c in ("url", "final_url"))
 
 
 @dataclass

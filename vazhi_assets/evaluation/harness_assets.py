@@ -12,11 +12,13 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from vazhi_assets.evaluation.harness import DEFAULT_HARNESS_TASKS, HarnessError, run_harness
-from vazhi_assets.gates import require_passing_checks
+from vazhi_assets.gates import consume, consumed_metadata
+from vazhi_assets.identity import model_identity
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
-from vazhi_assets.training.assets import merged_model
-from vazhi_assets.training.resources import RecipeResource
+from vazhi_assets.training.recipe_assets import recipe_run
+from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS
+from vazhi_assets.training.train_assets import merged_model
 
 GROUP = "evaluation"
 TABLE = "harness_results"
@@ -45,6 +47,7 @@ class HarnessConfig(dg.Config):
 
 
 @dg.asset(
+    partitions_def=RECIPE_PARTITIONS,
     deps=[merged_model],
     group_name=GROUP,
     kinds={"duckdb", "transformers"},
@@ -59,12 +62,14 @@ def harness_scores(
     context: dg.AssetExecutionContext,
     config: HarnessConfig,
     storage: VazhiStorage,
-    recipe: RecipeResource,
 ) -> dg.MaterializeResult:
-    require_passing_checks(context, merged_model.key, ["merged_model_sanity"],
-                           recipe=recipe.load().name)
-    spec = recipe.load()
-    model_dir = recipe.workdir(storage.base, "merged_model") / "model"
+    run = recipe_run(context, storage)
+    spec = run.spec
+    model_dir = run.work.merged_model
+    if not model_dir.exists():
+        raise dg.Failure(f"merged_model[{run.name}] has no model on disk; materialize it first")
+    merged = consume(context, merged_model.key, partition=run.name,
+                     content_hash=model_identity(model_dir)["content_hash"])
     try:
         rows = run_harness(model_dir, config.tasks, limit=config.limit,
                            batch_size=config.batch_size, device=config.device)
@@ -83,7 +88,7 @@ def harness_scores(
     storage.catalog.append_rows(TABLE, table)
     history = storage.catalog.query(f"select count(*) as n from {TABLE}")["n"][0]
     return dg.MaterializeResult(metadata={
-        **recipe.tags(),
+        **run.tags(), **consumed_metadata([run.consumed, merged]),
         "scores": dg.MetadataValue.md(markdown_table(scores)),
         "tasks": dg.MetadataValue.json(config.tasks),
         "limit": config.limit or "all",

@@ -21,6 +21,8 @@ def render_model_card(
     checks: list[dict],
     benchmarks: pl.DataFrame,
     files: list[dict],
+    provenance: dict,
+    refused: list[dict] | None = None,
 ) -> str:
     """README.md text with a YAML header (language, license, base model, tags)."""
     header = {
@@ -34,7 +36,15 @@ def render_model_card(
     }
     lines = ["---", yaml.safe_dump(header, allow_unicode=True, sort_keys=False).strip(), "---",
              "", f"# {recipe.name}", "", recipe.description, "",
-             f"Recipe `{recipe.name}` (hash `{recipe.content_hash()}`).", "",
+             f"Recipe `{recipe.name}` (hash `{recipe.content_hash()}`), code version "
+             f"`{provenance.get('code_version')}`.", "",
+             "## Provenance", "",
+             f"- Merkle root of everything that trained this model: `{provenance.get('root')}` "
+             f"({provenance.get('documents', 0):,} corpus documents, "
+             f"{provenance.get('samples', 0):,} SFT samples); the same root is in each GGUF "
+             "(`vazhi.provenance.root`) and Modelfile",
+             "- check a file: `vazhi-lineage verify <file>.gguf`; list a source's pages in its "
+             "training data: `vazhi-lineage trace <file>.gguf --source <name>`", "",
              "## Base model", "",
              f"- name: `{base.get('name')}` ({base.get('architecture')}, "
              f"{int(base.get('parameters', 0)):,} parameters, vocabulary "
@@ -44,8 +54,8 @@ def render_model_card(
         lines.append(f"- caveat: {base['caveat']}")
     lines += ["", "## Data", ""]
     if retention is not None:
-        lines += ["Documents kept per crawled source (after cleaning and dedup; Qalb kept "
-                  "67.8%):", "", markdown_table(retention), ""]
+        lines += ["Pages crawled and documents trained on, per source (this model's own "
+                  "lineage; Qalb kept 67.8% of its crawl):", "", markdown_table(retention), ""]
     lines += [
         f"- continued pre-training: {shards.get('train_tokens', 0):,} tokens in "
         f"{shards.get('train_blocks', 0):,} blocks of {shards.get('seq_length')} tokens",
@@ -74,6 +84,8 @@ def render_model_card(
               markdown_table(pl.DataFrame(checks)) if checks else "_none recorded_", "",
               "## Benchmarks", "", markdown_table(benchmarks), "", "## Files", "",
               markdown_table(pl.DataFrame(files)) if files else "_none_", "",
+              *(["Not published (a blocking check in the file's lineage did not pass):", "",
+                 markdown_table(pl.DataFrame(refused)), ""] if refused else []),
               "Run with Ollama: `ollama create <name> -f <file>.Modelfile`, or with "
               "llama.cpp: `llama-cli -m <file>.gguf -cnv`.", ""]
     return "\n".join(lines)

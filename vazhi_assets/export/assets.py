@@ -1,5 +1,7 @@
-"""GGUF export: F16 conversion, Q8_0 / Q4_K_M quantization, Ollama Modelfiles, and the checks
-that keep a broken quant from being published."""
+"""GGUF export per recipe partition: F16 conversion (stamped with the provenance root), Q8_0 /
+Q4_K_M quantization, Ollama Modelfiles, and the checks that keep a broken quant from being
+published."""
+
 
 import json
 from pathlib import Path
@@ -7,100 +9,142 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from vazhi_assets.gates import require_passing_checks
+from vazhi_assets.gates import blocking_check, consume, consumed_metadata
+from vazhi_assets.identity import code_version, model_identity, sha256_file, version
 from vazhi_assets.metadata import markdown_table
+from vazhi_assets.provenance.assets import read_pointer, training_provenance
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.storage import atomic_write_text
 from vazhi_assets.training import evaluate as ev
-from vazhi_assets.training.assets import merged_model
-from vazhi_assets.training.resources import RecipeResource
+from vazhi_assets.training.heldout import heldout_texts
+from vazhi_assets.training.recipe import Recipe
+from vazhi_assets.training.recipe_assets import RecipeRun, load_snapshot, recipe_run
+from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS
+from vazhi_assets.training.train_assets import merged_model
+from vazhi_assets.training.workspace import RecipeWork
 
 GROUP = "export"
 FILE_TYPES = ("F16", "Q8_0", "Q4_K_M")
+EXPORT_CODE = ("vazhi_assets.export.gguf", "vazhi_assets.export.provenance_stamp")
 
 
-def gguf_path(storage: VazhiStorage, recipe: RecipeResource, file_type: str) -> Path:
-    return recipe.workdir(storage.base, "gguf") / f"{recipe.load().name}-{file_type}.gguf"
+def gguf_path(work: RecipeWork, file_type: str) -> Path:
+    return work.gguf(work.root.name, file_type)
 
 
-def _modelfile(path: Path, recipe: RecipeResource, metadata: dict) -> Path:
+def modelfile_path(path: Path) -> Path:
+    return path.with_suffix(".Modelfile")
+
+
+def _modelfile(path: Path, spec: Recipe, metadata: dict, provenance: dict) -> Path:
     from vazhi_assets.export.gguf import TEMPLATE_FAMILIES, template_family, write_modelfile
 
     family = template_family(metadata.get("chat_template"))
     # an unknown family: write_modelfile stops with an error asking for a Go template
     make_template, stops = TEMPLATE_FAMILIES.get(family, (lambda: None, []))
-    spec = recipe.load()
     inference = spec.inference
-    return write_modelfile(path, chat_template_go=make_template(), stop=stops,
-                           system=spec.model.system_prompt,
-                           temperature=inference.temperature, top_p=inference.top_p,
-                           repeat_penalty=inference.repetition_penalty,
-                           num_predict=inference.max_new_tokens)
+    out = write_modelfile(path, chat_template_go=make_template(), stop=stops,
+                          system=spec.model.system_prompt,
+                          temperature=inference.temperature, top_p=inference.top_p,
+                          repeat_penalty=inference.repetition_penalty,
+                          num_predict=inference.max_new_tokens)
+    stamp = [f"# vazhi provenance root: {provenance['root']}",
+             f"# vazhi recipe: {provenance['recipe']} (hash {provenance['recipe_hash']})",
+             f"# vazhi code version: {provenance['code_version']}",
+             "# check this file with: vazhi-lineage verify " + path.name]
+    atomic_write_text(out, "\n".join(stamp) + "\n" + out.read_text(encoding="utf-8"))
+    return out
 
 
-def _file_metadata(path: Path, recipe: RecipeResource, reference: Path | None) -> dict:
+def _file_metadata(path: Path, run: RecipeRun, reference: Path | None, consumed: list) -> dict:
     from vazhi_assets.export.gguf import read_gguf_metadata
+    from vazhi_assets.export.provenance_stamp import read_provenance
 
     meta = read_gguf_metadata(path)
+    provenance = read_provenance(path)
     size = path.stat().st_size
+    digest = sha256_file(path)
     out = {
-        **recipe.tags(),
+        **run.tags(),
+        "content_hash": version(digest),
+        "sha256": digest,
+        **consumed_metadata(consumed),
         "path": dg.MetadataValue.path(str(path)),
         "size_mb": round(size / 1e6, 1),
         "architecture": meta.get("architecture"),
         "chat_template_in_gguf": bool(meta.get("chat_template")),
+        "provenance_root": provenance.get("root", ""),
+        "code_version": provenance.get("code_version", ""),
         "tensor_types": dg.MetadataValue.json(meta.get("tensor_types", {})),
-        "modelfile": dg.MetadataValue.path(str(_modelfile(path, recipe, meta))),
+        "modelfile": dg.MetadataValue.path(str(_modelfile(path, run.spec, meta, provenance))),
     }
     if reference is not None:
         out["share_of_f16"] = round(size / reference.stat().st_size, 4)
-    budget = recipe.load().export.size_budget_mb
+    budget = run.spec.export.size_budget_mb
     if budget:
         out["size_budget_mb"] = budget
     return out
 
 
 @dg.asset(
-    deps=[merged_model],
+    partitions_def=RECIPE_PARTITIONS,
+    deps=[merged_model, training_provenance],
     group_name=GROUP,
     kinds={"gguf", "llama.cpp"},
     owners=["team:ml"],
     tags={"stage": "export"},
+    code_version=code_version(*EXPORT_CODE, after=[merged_model, training_provenance]),
     description="The merged model converted to GGUF F16 with llama.cpp's converter, carrying "
-    "the tokenizer and chat template; an Ollama Modelfile beside it.",
+    "the tokenizer, chat template and the provenance root (vazhi.* keys); an Ollama Modelfile "
+    "beside it.",
 )
-def gguf_f16(
-    context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
-) -> dg.MaterializeResult:
-    from vazhi_assets.export.gguf import convert_to_gguf
+def gguf_f16(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
+    from vazhi_assets.export.gguf import convert_to_gguf, sidecar_path
+    from vazhi_assets.export.provenance_stamp import stamp_provenance
 
-    require_passing_checks(context, merged_model.key, ["merged_model_sanity"],
-                           recipe=recipe.load().name)
-    source = recipe.workdir(storage.base, "merged_model") / "model"
-    path = convert_to_gguf(source, gguf_path(storage, recipe, "F16"), "f16")
-    return dg.MaterializeResult(metadata=_file_metadata(path, recipe, None))
+    run = recipe_run(context, storage)
+    work = run.work
+    merged = consume(context, merged_model.key, partition=run.name,
+                     content_hash=model_identity(work.merged_model)["content_hash"])
+    pointer = read_pointer(work)
+    provenance = consume(context, training_provenance.key, partition=run.name,
+                         content_hash=pointer["root"][:16])
+    header = json.loads((Path(pointer["manifest"]) / "manifest.json").read_text("utf-8"))
+    path = convert_to_gguf(work.merged_model, gguf_path(work, "F16"), "f16")
+    stamp_provenance(path, {"root": pointer["root"], "recipe": run.name,
+                            "recipe_hash": run.spec.content_hash(),
+                            "code_version": header["code_version"]})
+    digest = sha256_file(path)
+    atomic_write_text(sidecar_path(path), f"{digest}  {path.name}\n")
+    metadata = _file_metadata(path, run, None, [run.consumed, merged, provenance])
+    return dg.MaterializeResult(metadata=metadata,
+                                data_version=dg.DataVersion(metadata["content_hash"]))
 
 
 def _quantized_asset(file_type: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"gguf_{file_type.lower()}",
+        partitions_def=RECIPE_PARTITIONS,
         deps=[gguf_f16],
         group_name=GROUP,
         kinds={"gguf", "llama.cpp"},
         owners=["team:ml"],
         tags={"stage": "export"},
+        code_version=code_version(*EXPORT_CODE, after=[gguf_f16]),
         description=f"The F16 GGUF quantized to {file_type} with llama.cpp's quantizer "
-        "(through llama-cpp-python), with its Modelfile.",
+        "(through llama-cpp-python), with its Modelfile; the provenance keys carry over.",
     )
-    def _asset(
-        context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
-    ) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
         from vazhi_assets.export.gguf import quantize_gguf
 
-        require_passing_checks(context, gguf_f16.key, ["gguf_answers"], recipe=recipe.load().name)
-        source = gguf_path(storage, recipe, "F16")
-        path = quantize_gguf(source, gguf_path(storage, recipe, file_type), file_type)
-        return dg.MaterializeResult(metadata=_file_metadata(path, recipe, source))
+        run = recipe_run(context, storage)
+        source = gguf_path(run.work, "F16")
+        f16 = consume(context, gguf_f16.key, partition=run.name,
+                      content_hash=version(sha256_file(source)))
+        path = quantize_gguf(source, gguf_path(run.work, file_type), file_type)
+        metadata = _file_metadata(path, run, source, [run.consumed, f16])
+        return dg.MaterializeResult(metadata=metadata,
+                                    data_version=dg.DataVersion(metadata["content_hash"]))
 
     return _asset
 
@@ -110,18 +154,17 @@ gguf_q4_k_m = _quantized_asset("Q4_K_M")
 GGUF_ASSETS = {"F16": gguf_f16, "Q8_0": gguf_q8_0, "Q4_K_M": gguf_q4_k_m}
 
 
-def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> dict:
+def _gguf_probe(path: Path, spec: Recipe, storage: VazhiStorage) -> dict:
     """Load a GGUF in llama.cpp, answer the golden prompts, score held-out perplexity."""
     from vazhi_assets.evaluation.runners import LlamaCppRunner
     from vazhi_assets.export.gguf import verify_gguf
-    from vazhi_assets.training.assets import heldout_texts
 
-    spec = recipe.load()
     verify_gguf(path)  # altered tensor bytes load fine in llama.cpp: the digest catches them
     runner = LlamaCppRunner(path, name=path.stem)
     prompts = ev.golden_prompts()
     rows, perplexity = [], {}
-    texts = heldout_texts(storage, recipe, per_language=spec.export.eval_items)
+    work = RecipeWork.of(storage.base, spec.name)
+    texts = heldout_texts(storage, spec, work, per_language=spec.export.eval_items)
     missing = [lang for lang in spec.data.languages if not texts.get(lang)]
     if missing:
         where = ("materialize cpt_shards again" if spec.has_cpt else
@@ -141,34 +184,43 @@ def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> di
     return {"answers": rows, "perplexity": perplexity, "tokens_per_second": speed}
 
 
-def _probe_cached(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> dict:
-    """Probe results keyed by the file's size and mtime, so both checks share one load."""
+def probe_cached(path: Path, spec: Recipe, storage: VazhiStorage) -> dict:
+    """Probe results keyed by the file's sha256, so both checks share one load and a file
+    changed in place (even with its mtime kept) is probed again."""
+    from vazhi_assets.export.gguf import verify_gguf
+
     cache = path.with_suffix(".probe.json")
-    stamp = f"{path.stat().st_size}:{path.stat().st_mtime_ns}"
+    digest = verify_gguf(path)["sha256"]
     if cache.exists():
         cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("stamp") == stamp:
+        if cached.get("sha256") == digest:
             return cached
-    result = {"stamp": stamp, **_gguf_probe(path, recipe, storage)}
+    result = {"sha256": digest, **_gguf_probe(path, spec, storage)}
     atomic_write_text(cache, json.dumps(result, ensure_ascii=False, indent=2))
     return result
 
 
-def _answers_check(file_type: str) -> dg.AssetChecksDefinition:
-    asset = GGUF_ASSETS[file_type]
+def _check_inputs(context: dg.AssetCheckExecutionContext,
+                  storage: VazhiStorage) -> tuple[Recipe, RecipeWork]:
+    spec = load_snapshot(storage, context.partition_key)
+    return spec, RecipeWork.of(storage.base, spec.name)
 
-    @dg.asset_check(asset=asset, name="gguf_answers", blocking=True,
+
+def _answers_check(file_type: str) -> dg.AssetChecksDefinition:
+    @blocking_check(asset=GGUF_ASSETS[file_type], name="gguf_answers",
                     description="The file loads in llama.cpp and answers the golden prompts "
                     "with non-empty, loop-free text in the target script.")
-    def _check(storage: VazhiStorage, recipe: RecipeResource) -> dg.AssetCheckResult:
-        path = gguf_path(storage, recipe, file_type)
+    def _check(context: dg.AssetCheckExecutionContext,
+               storage: VazhiStorage) -> dg.AssetCheckResult:
+        spec, work = _check_inputs(context, storage)
         try:
-            probe = _probe_cached(path, recipe, storage)
+            probe = probe_cached(gguf_path(work, file_type), spec, storage)
         except Exception as exc:  # a file llama.cpp cannot load fails the check, clearly
             return dg.AssetCheckResult(passed=False, metadata={
                 "error": f"{type(exc).__name__}: {exc}"[:500]})
         passed, per_language = ev.answers_verdict(probe["answers"])
         return dg.AssetCheckResult(passed=passed, metadata={
+            "sha256": probe["sha256"],
             "per_language": dg.MetadataValue.md(markdown_table(per_language)),
             "answers": dg.MetadataValue.md(markdown_table(pl.DataFrame(probe["answers"]))),
             "tokens_per_second": probe["tokens_per_second"]})
@@ -200,36 +252,37 @@ def drift_verdict(
 
 
 def _drift_check(file_type: str) -> dg.AssetChecksDefinition:
-    asset = GGUF_ASSETS[file_type]
-
-    @dg.asset_check(asset=asset, name="quantization_drift", blocking=True,
+    @blocking_check(asset=GGUF_ASSETS[file_type], name="quantization_drift",
                     description=f"{file_type} held-out perplexity and answer purity stay within "
                     "the recipe's tolerance of the F16 file.")
-    def _check(storage: VazhiStorage, recipe: RecipeResource) -> dg.AssetCheckResult:
-        spec = recipe.load().export
+    def _check(context: dg.AssetCheckExecutionContext,
+               storage: VazhiStorage) -> dg.AssetCheckResult:
+        spec, work = _check_inputs(context, storage)
         try:
-            reference = _probe_cached(gguf_path(storage, recipe, "F16"), recipe, storage)
-            candidate = _probe_cached(gguf_path(storage, recipe, file_type), recipe, storage)
+            reference = probe_cached(gguf_path(work, "F16"), spec, storage)
+            candidate = probe_cached(gguf_path(work, file_type), spec, storage)
         except Exception as exc:
             return dg.AssetCheckResult(passed=False, metadata={
                 "error": f"{type(exc).__name__}: {exc}"[:500]})
-        tolerance = spec.max_perplexity_increase.get(file_type, 0.1)
-        passed, rows = drift_verdict(reference, candidate, tolerance, spec.max_purity_drop)
+        tolerance = spec.export.max_perplexity_increase.get(file_type, 0.1)
+        passed, rows = drift_verdict(reference, candidate, tolerance,
+                                     spec.export.max_purity_drop)
         return dg.AssetCheckResult(passed=passed, metadata={
             "drift": dg.MetadataValue.md(markdown_table(pl.DataFrame(rows))),
-            "max_perplexity_increase": tolerance, "max_purity_drop": spec.max_purity_drop})
+            "max_perplexity_increase": tolerance,
+            "max_purity_drop": spec.export.max_purity_drop})
 
     return _check
 
 
 def _size_budget_check(file_type: str) -> dg.AssetChecksDefinition:
-    asset = GGUF_ASSETS[file_type]
-
-    @dg.asset_check(asset=asset, name="size_budget", blocking=True,
+    @blocking_check(asset=GGUF_ASSETS[file_type], name="size_budget",
                     description="The file fits the recipe's size budget (e.g. < 1 GB for phones).")
-    def _check(storage: VazhiStorage, recipe: RecipeResource) -> dg.AssetCheckResult:
-        budget = recipe.load().export.size_budget_mb
-        size = gguf_path(storage, recipe, file_type).stat().st_size / 1e6
+    def _check(context: dg.AssetCheckExecutionContext,
+               storage: VazhiStorage) -> dg.AssetCheckResult:
+        spec, work = _check_inputs(context, storage)
+        budget = spec.export.size_budget_mb
+        size = gguf_path(work, file_type).stat().st_size / 1e6
         return dg.AssetCheckResult(passed=budget is None or size <= budget,
                                    metadata={"size_mb": round(size, 1),
                                              "budget_mb": budget or 0.0})

@@ -1,14 +1,18 @@
 """Feedback → SFT samples, the retraining job, and the sensor (or schedule) that starts it."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from vazhi_assets.feedback.store import FeedbackStore
+from vazhi_assets.gates import consumed_metadata
+from vazhi_assets.identity import code_version, table_version
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
-from vazhi_assets.training.resources import RecipeResource
+from vazhi_assets.training.recipe_assets import load_snapshot, recipe, recipe_run
+from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS
 
 GROUP = "feedback"
 
@@ -55,6 +59,9 @@ def feedback_samples(rows: pl.DataFrame) -> tuple[list, dict[str, str]]:
 
 
 @dg.asset(
+    deps=[recipe],
+    partitions_def=RECIPE_PARTITIONS,
+    code_version=code_version("vazhi_assets.feedback.store", after=[recipe]),
     group_name=GROUP,
     kinds={"duckdb", "polars"},
     owners=["team:ml"],
@@ -64,28 +71,30 @@ def feedback_samples(rows: pl.DataFrame) -> tuple[list, dict[str, str]]:
     "ChatML, script-purity and mask checks as every other source.",
 )
 def feedback_sft_examples(
-    context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
+    context: dg.AssetExecutionContext, storage: VazhiStorage
 ) -> dg.MaterializeResult:
     from vazhi_assets.training.sft_data import samples_to_frame
 
+    run = recipe_run(context, storage)
     store = feedback_store(storage)
     for result in store.ingest_inbox(inbox(storage)):
         context.log.info(f"ingested {result}")
-    spec = recipe.load()
+    spec = run.spec
     rows = store.usable(0, spec.data.languages, spec.feedback.use_upvoted)
     samples, reasons = feedback_samples(rows) if rows.height else ([], {})
     if reasons:
         context.log.warning(f"{len(reasons)} feedback rows excluded: {reasons}")
         store.exclude(reasons)
     frame = samples_to_frame(samples)
-    storage.write_table("feedback_sft_examples", frame)
+    storage.write_table("feedback_sft_examples", frame, run.name)
+    content = table_version(frame, "sample_id")
     all_rows = store.rows()
     summary = (all_rows.group_by("language", "rating").agg(rows=pl.len()).sort("language",
                                                                               "rating")
                if all_rows.height else pl.DataFrame({"rows": [0]}))
     return dg.MaterializeResult(
         metadata={
-            **recipe.tags(),
+            **run.tags(), "content_hash": content, **consumed_metadata([run.consumed]),
             "dagster/row_count": frame.height,
             "feedback_rows": dg.MetadataValue.json([s.meta["feedback_id"] for s in samples]),
             "excluded_rows": dg.MetadataValue.json(reasons),
@@ -94,14 +103,14 @@ def feedback_sft_examples(
             "rejected_rows": store.rejects().height,
             "store": dg.MetadataValue.md(markdown_table(summary)),
         },
-        data_version=dg.DataVersion(str(int(rows["seq"].max()) if rows.height else 0)),
+        data_version=dg.DataVersion(content),
     )
 
 
-def feedback_rows_used(storage: VazhiStorage, shards_dir) -> list[str]:  # noqa: ANN001
+def feedback_rows_used(storage: VazhiStorage, recipe_name: str, shards_dir: Path) -> list[str]:
     """Feedback ids of the samples the SFT stage trained on: kept by ``sft_dataset``'s cleaning
     and present in the train split of ``sft_shards`` (``shards_dir``)."""
-    frame = storage.read_table("sft_dataset")
+    frame = storage.read_table("sft_dataset", recipe_name)
     train = shards_dir / "train.parquet"
     if frame is None or "format" not in frame.columns or not train.exists():
         return []
@@ -110,12 +119,11 @@ def feedback_rows_used(storage: VazhiStorage, shards_dir) -> list[str]:  # noqa:
     return [json.loads(m).get("feedback_id") for m in used["meta"].to_list()]
 
 
-# base_model is cheap when its files exist, and re-recording it keeps the job valid in an
-# instance where another recipe was materialized last (the gates compare recipes)
-RETRAIN_ASSETS = ["base_model", "feedback_sft_examples", "sft_dataset", "sft_shards",
-                  "sft_adapter",
-                  "merged_model", "gguf_f16", "gguf_q8_0", "gguf_q4_k_m", "benchmark_table",
-                  "model_card"]
+#: SFT onwards on the recipe's own CPT adapter (the recipe snapshot and base model stay as
+#: they were trained; the gates check them per partition).
+RETRAIN_ASSETS = ["feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
+                  "merged_model", "training_provenance", "gguf_f16", "gguf_q8_0",
+                  "gguf_q4_k_m", "benchmark_table", "model_card"]
 
 retrain_from_feedback = dg.define_asset_job(
     "retrain_from_feedback",
@@ -125,35 +133,56 @@ retrain_from_feedback = dg.define_asset_job(
 )
 
 
+def trained_recipes(instance: dg.DagsterInstance) -> list[str]:
+    """Recipe partitions whose merged model exists: the models feedback can retrain."""
+    keys = instance.get_dynamic_partitions(RECIPE_PARTITIONS.name)
+    if not keys:
+        return []
+    status = instance.get_status_by_partition(dg.AssetKey("merged_model"), keys,
+                                              RECIPE_PARTITIONS)
+    return sorted(k for k, s in (status or {}).items()
+                  if s == dg.AssetPartitionStatus.MATERIALIZED)
+
+
 @dg.sensor(job=retrain_from_feedback, minimum_interval_seconds=60,
            default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Ingests dropped feedback files; when at least the recipe's "
-           "feedback.min_new_corrections usable corrections arrived since the last request, "
-           "requests one retraining run (run_key = the feedback seq range).")
+           description="Ingests dropped feedback files; for each recipe partition with a "
+           "trained model, when at least its recipe's feedback.min_new_corrections usable "
+           "corrections arrived since the last request, requests one retraining run of that "
+           "partition (run_key = recipe + feedback seq range; cursor per recipe).")
 def feedback_sensor(
-    context: dg.SensorEvaluationContext, storage: VazhiStorage, recipe: RecipeResource
+    context: dg.SensorEvaluationContext, storage: VazhiStorage
 ) -> dg.SensorResult | dg.SkipReason:
     store = feedback_store(storage)
     store.ingest_inbox(inbox(storage))
-    spec = recipe.load()
-    cursor = int(context.cursor or 0)
-    new = store.usable(cursor, spec.data.languages, spec.feedback.use_upvoted)
-    wanted = spec.feedback.min_new_corrections
-    if new.height < wanted:
-        return dg.SkipReason(f"{new.height} new usable corrections after seq {cursor}; "
-                             f"waiting for {wanted} ({spec.name})")
-    first, last = int(new["seq"].min()), int(new["seq"].max())
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(
-            run_key=f"feedback-{spec.name}-{first}-{last}",
-            tags={"recipe": spec.name, "feedback_seq": f"{first}-{last}",
-                  "feedback_rows": str(new.height)})],
-        cursor=str(last),
-    )
+    cursors = json.loads(context.cursor) if context.cursor else {}
+    requests, waiting = [], []
+    for name in trained_recipes(context.instance):
+        spec = load_snapshot(storage, name)
+        after = int(cursors.get(name, 0))
+        new = store.usable(after, spec.data.languages, spec.feedback.use_upvoted)
+        wanted = spec.feedback.min_new_corrections
+        if new.height < wanted:
+            waiting.append(f"{name}: {new.height} of {wanted} after seq {after}")
+            continue
+        first, last = int(new["seq"].min()), int(new["seq"].max())
+        requests.append(dg.RunRequest(
+            partition_key=name, run_key=f"feedback-{name}-{first}-{last}",
+            tags={"recipe": name, "feedback_seq": f"{first}-{last}",
+                  "feedback_rows": str(new.height)}))
+        cursors[name] = last
+    if not requests:
+        return dg.SkipReason("new usable corrections: " + ("; ".join(waiting) or
+                                                          "no recipe has a trained model"))
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursors, sort_keys=True))
 
 
-weekly_retrain = dg.ScheduleDefinition(
-    job=retrain_from_feedback, cron_schedule="0 3 * * 0",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="The alternative to feedback_sensor: retrain every Sunday at 03:00 with "
-    "whatever feedback has arrived.")
+@dg.schedule(job=retrain_from_feedback, cron_schedule="0 3 * * 0",
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="The alternative to feedback_sensor: every Sunday at 03:00, retrain "
+             "each recipe partition that has a trained model with whatever feedback arrived.")
+def weekly_retrain(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return [dg.RunRequest(partition_key=name, run_key=f"weekly-{name}-{stamp}",
+                          tags={"recipe": name})
+            for name in trained_recipes(context.instance)]

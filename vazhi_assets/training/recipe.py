@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vazhi_assets.settings import PACKAGE_DIR
+from vazhi_assets.settings import PACKAGE_DIR, data_dir
 
 RECIPES_DIR = PACKAGE_DIR / "recipes"
+#: A recipe name is also its Dagster partition key and its folder name.
+RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ARCHITECTURES_DIR = RECIPES_DIR / "architectures"
 OFFLINE_SMOLLM2 = "offline:smollm2-135m-instruct"
 #: Chat template families a recipe can train with; anything else is a path to a .jinja file.
@@ -22,7 +25,7 @@ LANGUAGES = ("ur", "ta", "en", "ar")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelSpec(_Strict):
@@ -232,14 +235,21 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+def user_recipes_dir() -> Path:
+    """Recipes a user added (``vazhi-recipe add``, or dropped there): one partition each."""
+    return data_dir() / "recipes"
+
+
 def recipe_path(name: str) -> Path:
+    """A YAML path as given, else ``name`` among the user's recipes, else the bundled ones."""
     path = Path(name)
     if path.suffix in {".yaml", ".yml"} and path.exists():
         return path
-    candidate = RECIPES_DIR / f"{name}.yaml"
-    if not candidate.exists():
-        raise FileNotFoundError(f"no recipe {name!r}; known recipes: {list_recipes()}")
-    return candidate
+    for folder in (user_recipes_dir(), RECIPES_DIR):
+        candidate = folder / f"{name}.yaml"
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no recipe {name!r}; known recipes: {list_recipes()}")
 
 
 def _raw(name: str, seen: tuple[str, ...] = ()) -> dict:
@@ -253,9 +263,20 @@ def _raw(name: str, seen: tuple[str, ...] = ()) -> dict:
     return _deep_merge(merged, data)
 
 
+def recipe_files() -> dict[str, Path]:
+    """Every recipe by name: the bundled ones and the user's (files starting with ``_`` are
+    fragments for ``inherits``, not recipes)."""
+    found = {p.stem: p for p in sorted(RECIPES_DIR.glob("*.yaml")) if not p.stem.startswith("_")}
+    folder = user_recipes_dir()
+    if folder.exists():
+        for path in sorted(folder.glob("*.yaml")):
+            if not path.stem.startswith("_"):
+                found.setdefault(path.stem, path)
+    return found
+
+
 def list_recipes() -> list[str]:
-    """Recipe names under ``vazhi_assets/recipes`` (files starting with ``_`` are fragments)."""
-    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(recipe_files())
 
 
 def load_recipe(name: str | None = None) -> Recipe:
@@ -264,6 +285,18 @@ def load_recipe(name: str | None = None) -> Recipe:
     data = _raw(name)
     data["name"] = _own(name).get("name") or Path(name).stem  # never a parent's name
     return Recipe.model_validate(data)
+
+
+def recipe_sources(name: str, seen: tuple[str, ...] = ()) -> list[Path]:
+    """The YAML files a recipe is resolved from: its own, then every parent, in order."""
+    if name in seen:
+        raise ValueError(f"recipe inheritance loops: {' -> '.join((*seen, name))}")
+    path = recipe_path(name)
+    parents = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("inherits") or []
+    files = [path]
+    for parent in [parents] if isinstance(parents, str) else parents:
+        files += [f for f in recipe_sources(parent, (*seen, name)) if f not in files]
+    return files
 
 
 def _own(name: str) -> dict:

@@ -78,6 +78,7 @@ def render_sft_shards(
                  else split_of(sample.sample_id, max(spec.data.val_fraction, 0.1)))
         rows.append({
             "sample_id": sample.sample_id, "language": sample.language, "format": sample.format,
+            "source": sample.source, "feedback_id": (sample.meta or {}).get("feedback_id"),
             "split": split,
             "input_ids": rendered.input_ids, "assistant_masks": rendered.assistant_masks,
             "n_tokens": len(rendered.input_ids),

@@ -18,6 +18,7 @@ import polars as pl
 from vazhi_assets.storage import atomic_write_text, write_parquet
 
 BLOCKS_PER_SHARD = 2048
+DOCUMENTS_FILE = "documents.parquet"
 
 
 def split_of(doc_id: str, val_fraction: float) -> str:
@@ -145,6 +146,14 @@ def build_cpt_shards(
             manifest.tokens_by_source.get(row["source"], 0) + len(ids))
     for split, count in table.group_by("split").len().iter_rows():
         manifest.documents_by_split[split] = count
+    roles = {row["doc_id"]: "target" for row, _ in targets}
+    documents = table.select(
+        "doc_id", "source", "url",
+        pl.col("page_hash") if "page_hash" in table.columns else pl.lit(None, pl.String)
+        .alias("page_hash"),
+        "language", "split", "n_tokens",
+    ).with_columns(role=pl.col("doc_id").map_elements(
+        lambda d: roles.get(d, "replay"), return_dtype=pl.String)).sort("doc_id")
     replay_tokens = sum(len(ids) for _, ids in replay)
     manifest.replay_token_share = round(replay_tokens / max(1, target_tokens + replay_tokens), 4)
 
@@ -156,6 +165,8 @@ def build_cpt_shards(
         per_language[language] = per_language.get(language, 0) + len(blocks) * seq_length
         rows[split].extend({"input_ids": b, "language": language} for b in blocks)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # every document packed into the shards, with its split: the CPT stage's lineage
+    write_parquet(documents, out_dir / DOCUMENTS_FILE)
     for split in ("train", "val"):
         blocks = rows.get(split, [])
         manifest.blocks[split] = len(blocks)
