@@ -17,8 +17,10 @@ def test_new_crawl_refreshes_the_corpus_only() -> None:
     for source in ("urdu_news", "urdu_blog", "tamil_news", "tamil_udhr"):
         instance.report_runless_asset_event(dg.AssetMaterialization("raw_crawl",
                                                                     partition=source))
-    for name in [*corpus, "cpt_shards"]:
+    instance.add_dynamic_partitions("recipe", ["demo"])
+    for name in corpus:
         instance.report_runless_asset_event(dg.AssetMaterialization(name))
+    instance.report_runless_asset_event(dg.AssetMaterialization("cpt_shards", partition="demo"))
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0  # everything is up to date
 

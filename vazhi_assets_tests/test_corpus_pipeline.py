@@ -9,7 +9,7 @@ import pytest
 from vazhi_assets.corpus.normalize import normalize_unicode, normalize_whitespace
 from vazhi_assets.crawl.demo_site import SiteManifest
 from vazhi_assets.storage import Catalog
-from vazhi_assets_tests.conftest import Materialized, copy_crawl
+from vazhi_assets_tests.conftest import Materialized, copy_crawl, seed_crawl
 
 CORPUS_OF = {"ur": "cleaned_urdu_corpus", "ta": "cleaned_tamil_corpus", "en": "english_replay"}
 SOURCE_OF = {"urdu-news": "urdu_news", "urdu-blog": "urdu_blog", "tamil-news": "tamil_news",
@@ -163,6 +163,7 @@ def test_failing_blocking_check_stops_downstream(corpus_run: Materialized, tmp_p
     copy_crawl(corpus_run.data_dir, tmp_path)
     resources = {**corpus_run.resources, "storage": VazhiStorage(root=str(tmp_path))}
     instance = dg.DagsterInstance.ephemeral()
+    seed_crawl(instance, tmp_path)
     selection = dg.AssetSelection.assets("cleaned_urdu_corpus", "cleaned_tamil_corpus",
                                          "deduplicated_corpus")
     loose = {"ops": {"cleaned_urdu_corpus": {"config": {"min_words": 1, "min_chars": 1}}}}
@@ -182,7 +183,8 @@ def test_failing_blocking_check_stops_downstream(corpus_run: Materialized, tmp_p
                            instance=instance, resources=resources, raise_on_error=False)
     assert not later.success
     failure = next(e for e in later.all_events if e.is_step_failure)
-    assert "length_limits: FAILED" in str(failure.event_specific_data.error)
+    assert "length_limits on cleaned_urdu_corpus: FAILED" in str(
+        failure.event_specific_data.error)
     assert VazhiStorage(root=str(tmp_path)).read_table("deduplicated_corpus") is None
 
 

@@ -19,7 +19,6 @@ import pytest
 from vazhi_assets.evaluation import harness as hx
 from vazhi_assets.evaluation.harness_assets import TABLE, HarnessConfig, harness_scores
 from vazhi_assets.resources import VazhiStorage
-from vazhi_assets.training.resources import RecipeResource
 
 # What lm-eval 0.4.13's simple_evaluate returns for two tasks with limit=20 (abridged to the
 # keys the flattening reads, plus neighbours it must skip): per-task metrics keyed
@@ -161,40 +160,68 @@ def test_config_defaults_and_rejects_an_empty_task_list() -> None:
 
 
 def _resources(tmp_path: Path) -> dict:
-    return {"storage": VazhiStorage(root=str(tmp_path / "data")),
-            "recipe": RecipeResource(name="demo")}
+    return {"storage": VazhiStorage(root=str(tmp_path / "data"))}
+
+
+def _demo_partition(instance: dg.DagsterInstance, resources: dict) -> None:
+    """The demo recipe as a partition, its snapshot materialized (nothing trained)."""
+    from vazhi_assets.training.recipe_assets import recipe
+
+    instance.add_dynamic_partitions("recipe", ["demo"])
+    assert dg.materialize([recipe], partition_key="demo", instance=instance,
+                          resources=resources).success
 
 
 def test_asset_rejects_empty_tasks_and_an_unchecked_merge(tmp_path: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
+    _demo_partition(instance, _resources(tmp_path))
     empty = dg.materialize([harness_scores], instance=instance, resources=_resources(tmp_path),
                            run_config={"ops": {"harness_scores": {"config": {"tasks": []}}}},
-                           raise_on_error=False)
+                           partition_key="demo", raise_on_error=False)
     assert not empty.success
     cause = empty.get_step_failure_events()[0].step_failure_data.error.cause
     assert "tasks must name at least one lm-eval task" in cause.message
 
-    unchecked = dg.materialize([harness_scores], instance=instance,
+    unchecked = dg.materialize([harness_scores], instance=instance, partition_key="demo",
                                resources=_resources(tmp_path), raise_on_error=False)
     assert not unchecked.success
     error = unchecked.get_step_failure_events()[0].step_failure_data.error
-    assert "merged_model has never been materialized" in error.message
+    assert "merged_model[demo] has no model on disk" in error.message
+
+    model = tmp_path / "data" / "models" / "demo" / "merged_model" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    unchecked = dg.materialize([harness_scores], instance=instance, partition_key="demo",
+                               resources=_resources(tmp_path), raise_on_error=False)
+    error = unchecked.get_step_failure_events()[0].step_failure_data.error
+    assert "merged_model[demo] has never been materialized" in error.message
 
 
 def test_asset_appends_rows_to_the_catalog(monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
+    from vazhi_assets.identity import model_identity
+    from vazhi_assets.training.recipe import load_recipe
+
     resources = _resources(tmp_path)
-    storage, recipe = resources["storage"], resources["recipe"]
-    model = recipe.workdir(storage.base, "merged_model") / "model"
-    model.mkdir()
-    (model / "config.json").write_text("{}", encoding="utf-8")
+    storage = resources["storage"]
     instance = dg.DagsterInstance.ephemeral()
-    instance.report_runless_asset_event(dg.AssetMaterialization("merged_model"))
+    _demo_partition(instance, resources)
+    model = storage.base / "models" / "demo" / "merged_model" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    # a merge recorded as materialized, its sanity check passed (training is not under test)
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        "merged_model", partition="demo",
+        metadata={"content_hash": model_identity(model)["content_hash"]}))
     instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("merged_model"), check_name="merged_model_sanity", passed=True))
+        asset_key=dg.AssetKey("merged_model"), check_name="merged_model_sanity", passed=True,
+        partition="demo"))
     calls = _stand_in_lm_eval(monkeypatch, lambda **_: LM_EVAL_RESULTS)
 
     runs = [dg.materialize([harness_scores], instance=instance, resources=resources,
+                           partition_key="demo",
                            run_config={"ops": {"harness_scores": {"config": {
                                "tasks": ["belebele_urd_Arab", "xnli_ur"], "limit": 20}}}})
             for _ in range(2)]
@@ -206,7 +233,7 @@ def test_asset_appends_rows_to_the_catalog(monkeypatch: pytest.MonkeyPatch,
         f"select * from {TABLE} order by measured_at, run_id, task, metric")
     assert table.height == 2 * len(EXPECTED_ROWS)
     assert set(table["run_id"]) == {r.run_id for r in runs}
-    spec = recipe.load()
+    spec = load_recipe("demo")
     assert set(table["recipe"]) == {spec.name} and set(table["recipe_hash"]) == {
         spec.content_hash()}
     first = table.filter(table["run_id"] == runs[0].run_id).select(

@@ -100,16 +100,18 @@ def test_inheritance_loops_are_reported(tmp_path: Path) -> None:
 def test_qlora_on_the_cpu_stops_before_loading_anything(tmp_path: Path) -> None:
     from vazhi_assets.definitions import RESOURCES
     from vazhi_assets.resources import VazhiStorage
-    from vazhi_assets.training.assets import base_model
-    from vazhi_assets.training.resources import RecipeResource
+    from vazhi_assets.training.data_assets import base_model
+    from vazhi_assets.training.recipe_assets import recipe
+    from vazhi_assets.training.recipe_registry import add_recipe
 
     path = write(tmp_path / "qlora.yaml", {"inherits": "saudi-dialect-demo",
                                             "model": {"load_in_4bit": True,
                                                       "dtype": "float16"}})
+    instance = dg.DagsterInstance.ephemeral()
+    add_recipe(Path(path), instance, user_dir=tmp_path / "recipes")
     result = dg.materialize(
-        [base_model], resources={**RESOURCES, "storage": VazhiStorage(root=str(tmp_path)),
-                                 "recipe": RecipeResource(name=path)},
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        [recipe, base_model], resources={**RESOURCES, "storage": VazhiStorage(root=str(tmp_path))},
+        partition_key="qlora", instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.event_specific_data.error.message

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +14,17 @@ import polars as pl
 import pytest
 import yaml
 
-from vazhi_assets_tests.conftest import Materialized
+from vazhi_assets_tests.conftest import Materialized, corpus_instance
 
-TRAINING = ["base_model", "tokenizer_report", "cpt_shards", "sft_dataset", "sft_shards",
-            "training_preflight", "cpt_adapter", "sft_adapter", "merged_model"]
+TRAINING = ["recipe", "feedback_sft_examples", "base_model", "tokenizer_report", "cpt_shards",
+            "sft_dataset", "sft_shards", "training_preflight", "cpt_adapter", "sft_adapter",
+            "merged_model", "training_provenance"]
 
 
-def tiny_recipe(path: Path, tiny_base_dir: Path, **data: object) -> Path:
+def tiny_recipe(path: Path, tiny_base_dir: Path, name: str = "tiny-test", **data: object) -> Path:
     recipe = {
         "inherits": "demo",
-        "name": "tiny-test",
+        "name": name,
         "model": {"name": str(tiny_base_dir), "max_seq_length": 128},
         "data": {"sft_max_per_source": 24, **data},
         "cpt": {"max_steps": 4, "eval_steps": 2, "save_steps": 2},
@@ -38,22 +37,38 @@ def tiny_recipe(path: Path, tiny_base_dir: Path, **data: object) -> Path:
     return path
 
 
-def run_training(corpus: Materialized, tmp_path: Path, recipe: Path,
-                 run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
-                 ) -> tuple[dg.ExecuteInProcessResult, dict]:
-    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
-    from vazhi_assets.resources import VazhiStorage
-    from vazhi_assets.training.resources import RecipeResource
+@dataclass
+class Shared:
+    """One instance and data dir with the corpus materialized; each test trains its own
+    recipe partition in it (recipes are partitions, so they never share a file)."""
 
-    shutil.copytree(corpus.data_dir / "tables", tmp_path / "data" / "tables")
-    resources = {**corpus.resources, "storage": VazhiStorage(root=str(tmp_path / "data")),
-                 "recipe": RecipeResource(name=str(recipe))}
-    result = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.assets(*TRAINING),
-        instance=instance or dg.DagsterInstance.ephemeral(), resources=resources,
+    root: Path
+    instance: dg.DagsterInstance
+    resources: dict
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+
+@pytest.fixture(scope="module")
+def shared(corpus_run: Materialized, tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    root = tmp_path_factory.mktemp("training")
+    instance, resources = corpus_instance(corpus_run, root)
+    return Shared(root, instance, resources)
+
+
+def run_training(shared: Shared, recipe: Path, run_config: dict | None = None,
+                 selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from vazhi_assets.training.recipe_registry import add_recipe
+
+    spec = add_recipe(recipe, shared.instance, user_dir=shared.data / "recipes")
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.assets(*(selection or TRAINING)),
+        partition_key=spec.name, instance=shared.instance, resources=shared.resources,
         run_config=run_config, raise_on_error=False,
     )
-    return result, resources
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
@@ -69,35 +84,18 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
             result.asset_materializations_for_node(asset)[0].metadata.items()}
 
 
-@dataclass
-class Chain:
-    """The tiny chain materialized once per module; later tests build on its instance."""
-
-    root: Path
-    instance: dg.DagsterInstance
-    resources: dict
-    result: dg.ExecuteInProcessResult
-
-
 @pytest.fixture(scope="module")
-def chain(corpus_run: Materialized, tiny_base_dir: Path,
-          tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    root = tmp_path_factory.mktemp("chain")
-    recipe = tiny_recipe(root / "tiny.yaml", tiny_base_dir)
-    spec = yaml.safe_load(recipe.read_text())
-    spec["feedback"] = {"min_new_corrections": 3}
-    recipe.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    instance = dg.DagsterInstance.ephemeral()
-    result, resources = run_training(corpus_run, root, recipe, instance=instance)
-    return Chain(root, instance, resources, result)
+def chain(shared: Shared, tiny_base_dir: Path) -> dg.ExecuteInProcessResult:
+    return run_training(shared, tiny_recipe(shared.root / "tiny.yaml", tiny_base_dir))
 
 
-def test_chain_materializes_to_merged_model(chain: Chain) -> None:
-    result = chain.result
+def test_chain_materializes_to_merged_model(chain: dg.ExecuteInProcessResult,
+                                           shared: Shared) -> None:
+    result = chain
     assert materialized(result) == set(TRAINING)
     verdicts = checks(result)
     for name in ("tokenizer_integrity", "chatml_validity", "sft_script_purity",
-                 "mask_coverage", "preflight_passed"):
+                 "mask_coverage", "preflight_passed", "provenance_complete"):
         assert verdicts[name], name
     # a randomly initialised model cannot answer in Urdu or Tamil: the sanity check says so
     assert verdicts["merged_model_sanity"] is False
@@ -110,6 +108,12 @@ def test_chain_materializes_to_merged_model(chain: Chain) -> None:
     assert cpt["loss_curve"].startswith("![CPT loss](data:image/png;base64,")
     assert {"ppl_ur_base", "ppl_ta_base", "ppl_en_base", "ppl_ur_cpt"} <= set(cpt)
     assert metadata(result, "sft_shards")["samples_without_trained_tokens"] == 0
+    # what each asset read is recorded as the exact upstream materialization and its hash
+    consumed = {c["asset"]: c for c in cpt["consumed"]}
+    assert consumed["cpt_shards"]["partition"] == "tiny-test"
+    assert consumed["cpt_shards"]["content_hash"] == shards["content_hash"]
+    provenance = metadata(result, "training_provenance")
+    assert provenance["documents"] > 0 and provenance["sft_samples"] > 0
 
     merged = Path(metadata(result, "merged_model")["path"])
     assert (merged / "model.safetensors").exists() and (merged / "tokenizer.json").exists()
@@ -124,88 +128,51 @@ def test_chain_materializes_to_merged_model(chain: Chain) -> None:
                               or (merged / "chat_template.jinja").read_text())
 
 
-def test_ablation_partition_lands_a_benchmark_row(chain: Chain) -> None:
-    """SFT again with LoRA r=8 on the same CPT adapter, measured; the row lands in
-    benchmark_results tagged with the ablation."""
+def test_export_refuses_a_model_whose_sanity_check_failed(chain: dg.ExecuteInProcessResult,
+                                                          shared: Shared) -> None:
+    """The blocking check stopped the export in the chain's run; a later run of the export
+    alone is refused too, naming the check, the asset and the run."""
     from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
 
-    resources, tmp_path = chain.resources, chain.root
+    later = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.assets(
+        "gguf_f16"), partition_key="tiny-test", instance=shared.instance,
+        resources=shared.resources, raise_on_error=False)
+    assert not later.success
+    [failure] = later.get_step_failure_events()
+    message = str(failure.event_specific_data.error)
+    assert (f"merged_model_sanity on merged_model[tiny-test]: FAILED in run "
+            f"{chain.run_id[:8]}") in message
+
+
+def test_ablation_partition_lands_a_benchmark_row(chain: dg.ExecuteInProcessResult,
+                                                  shared: Shared) -> None:
+    """SFT again with LoRA r=8 on the same CPT adapter, measured; the row lands in
+    benchmark_results tagged with the ablation; the partition is recipe x ablation."""
+    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
+
+    key = dg.MultiPartitionKey({"recipe": "tiny-test", "ablation": "sft_lora_r8"})
     ablation = dg.materialize([*ALL_ASSETS, *ALL_CHECKS],
                               selection=dg.AssetSelection.assets("ablation_benchmark"),
-                              partition_key="sft_lora_r8", instance=chain.instance,
-                              resources=resources, raise_on_error=False)
+                              partition_key=key, instance=shared.instance,
+                              resources=shared.resources, raise_on_error=False,
+                              run_config={"ops": {"ablation_benchmark": {"config": {
+                                  "max_new_tokens": 16}}}})
     assert ablation.success
     meta = metadata(ablation, "ablation_benchmark")
     assert meta["ablation"] == "sft_lora_r8" and meta["sft_samples"] > 0
-    rows = resources["storage"].catalog.query("select * from benchmark_results")
+    rows = shared.resources["storage"].catalog.query(
+        "select * from benchmark_results where ablation = 'sft_lora_r8'")
     assert rows["variant"].to_list() == ["sft_merged_fp16[sft_lora_r8]"]
     assert rows["recipe"][0] == "tiny-test[sft_lora_r8]" and rows["ablation"][0] == "sft_lora_r8"
     assert rows["ppl_ur"][0] > 1 and rows["ppl_ta"][0] > 1
-    adapter = json.loads((tmp_path / "data" / "models" / "tiny-test" / "ablations" /
+    adapter = json.loads((shared.data / "models" / "tiny-test" / "ablations" /
                           "sft_lora_r8" / "sft_adapter" / "adapter" /
                           "adapter_config.json").read_text())
     assert adapter["r"] == 8
 
 
-def test_feedback_sensor_requests_one_retrain_whose_model_lists_the_rows(chain: Chain) -> None:
-    from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS
-    from vazhi_assets.feedback.assets import feedback_sensor, retrain_from_feedback
-    from vazhi_assets.feedback.store import FeedbackStore
-    from vazhi_assets_tests.test_feedback import jsonl, rows
-
-    instance, resources, tmp_path = chain.instance, chain.resources, chain.root
-    before = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
-
-    inbox = tmp_path / "data" / "feedback" / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
-    (inbox / "week-1.jsonl").write_text(jsonl(rows()[:2]), encoding="utf-8")
-    settled = time.time() - 60  # the sensor leaves files modified in the last 2 s alone
-    os.utime(inbox / "week-1.jsonl", (settled, settled))
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    assert isinstance(feedback_sensor(context), dg.SkipReason)  # 2 of 3: not yet
-
-    (inbox / "week-2.jsonl").write_text(jsonl(rows()[2:] + ["{broken"]), encoding="utf-8")
-    os.utime(inbox / "week-2.jsonl", (settled, settled))
-    context = dg.build_sensor_context(instance=instance, resources=resources,
-                                      cursor=context.cursor)
-    result = feedback_sensor(context)
-    assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
-    request = result.run_requests[0]
-    assert request.run_key == "feedback-tiny-test-1-3" and result.cursor == "3"
-
-    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS,
-                          jobs=[retrain_from_feedback], resources=resources)
-    run = defs.resolve_job_def("retrain_from_feedback").execute_in_process(
-        instance=instance, tags=request.tags, raise_on_error=False)
-    done = materialized(run)
-    assert {"feedback_sft_examples", "sft_dataset", "sft_shards", "sft_adapter",
-            "merged_model"} <= done
-    assert "cpt_adapter" not in done  # retraining starts from the recipe's CPT adapter
-    # the random tiny model cannot answer, so the blocking sanity check stops the export:
-    # that, and only that, is what failed
-    assert [e.step_key for e in run.get_step_failure_events()] == [
-        "merged_model_merged_model_sanity"]
-    # the SFT data changed, so the finished checkpoints of the first run are not resumed
-    sft = metadata(run, "sft_adapter")
-    assert sft["resumed_from"] == "" and sft["global_step"] == 4
-    after = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
-    assert after.run_id == run.run_id != before.run_id
-    meta = after.asset_materialization.metadata
-    store = FeedbackStore(tmp_path / "data" / "feedback" / "feedback.duckdb")
-    ids = store.rows()["feedback_id"].to_list()
-    assert sorted(meta["feedback_rows"].value) == sorted(ids) and len(ids) == 3
-    assert store.rejects().height == 1
-    model_dir = tmp_path / "data" / "models" / "tiny-test" / "merged_model"
-    assert sorted(json.loads((model_dir / "feedback_rows.json").read_text())) == sorted(ids)
-
-    # nothing new: the next evaluation requests nothing
-    context = dg.build_sensor_context(instance=instance, resources=resources,
-                                      cursor=result.cursor)
-    assert isinstance(feedback_sensor(context), dg.SkipReason)
-
-
-def test_recipe_without_cpt_trains_alpaca_sft_only(corpus_run: Materialized,
-                                                   tiny_base_dir: Path, tmp_path: Path) -> None:
+def test_recipe_without_cpt_trains_alpaca_sft_only(shared: Shared, tiny_base_dir: Path,
+                                                   tmp_path: Path) -> None:
     path = tmp_path / "dialect.yaml"
     path.write_text(yaml.safe_dump({
         "inherits": "saudi-dialect-demo", "name": "tiny-dialect",
@@ -213,7 +180,7 @@ def test_recipe_without_cpt_trains_alpaca_sft_only(corpus_run: Materialized,
         "sft": {"max_steps": 4, "eval_steps": 2, "save_steps": 2},
         "preflight_steps": 1, "preflight_check_answers": False,
     }), encoding="utf-8")
-    result, _ = run_training(corpus_run, tmp_path, path)
+    result = run_training(shared, path)
     assert materialized(result) == set(TRAINING)
     assert metadata(result, "cpt_adapter")["skipped"] == "recipe has no CPT"
     assert metadata(result, "cpt_shards")["skipped"] == "recipe has no CPT"
@@ -221,7 +188,7 @@ def test_recipe_without_cpt_trains_alpaca_sft_only(corpus_run: Materialized,
     assert verdicts["mask_coverage"] and verdicts["chatml_validity"]
     shards = metadata(result, "sft_shards")
     assert shards["samples"] == 35 and shards["template_has_generation_blocks"]
-    models = tmp_path / "data" / "models" / "tiny-dialect"
+    models = shared.data / "models" / "tiny-dialect"
     assert not (models / "cpt_adapter" / "adapter").exists()
     merged = Path(metadata(result, "merged_model")["path"])
     info = json.loads((merged / "vazhi_merge.json").read_text())
@@ -238,7 +205,7 @@ def test_recipe_without_cpt_trains_alpaca_sft_only(corpus_run: Materialized,
     assert "generation" not in tokenizer.chat_template
 
 
-def test_invalid_chatml_blocks_training(corpus_run: Materialized, tiny_base_dir: Path,
+def test_invalid_chatml_blocks_training(shared: Shared, tiny_base_dir: Path,
                                         tmp_path: Path) -> None:
     bad = tmp_path / "user_sft.jsonl"
     rows = [
@@ -249,8 +216,9 @@ def test_invalid_chatml_blocks_training(corpus_run: Materialized, tiny_base_dir:
          "language": "ur"},
     ]
     bad.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir, sft_files=[str(bad)])
-    result, _ = run_training(corpus_run, tmp_path, recipe)
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir, name="tiny-bad-chatml",
+                         sft_files=[str(bad)])
+    result = run_training(shared, recipe)
     assert checks(result)["chatml_validity"] is False
     done = materialized(result)
     assert "sft_dataset" in done
@@ -259,15 +227,15 @@ def test_invalid_chatml_blocks_training(corpus_run: Materialized, tiny_base_dir:
         assert blocked not in done, blocked
 
 
-def test_broken_mask_blocks_training(corpus_run: Materialized, tiny_base_dir: Path,
+def test_broken_mask_blocks_training(shared: Shared, tiny_base_dir: Path,
                                      tmp_path: Path) -> None:
     """The stock SmolLM2 template has no generation blocks: every mask comes out empty."""
     from vazhi_assets.training.base_model import load_tokenizer
 
     stock = load_tokenizer(tiny_base_dir, 128).chat_template
-    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir)
+    recipe = tiny_recipe(tmp_path / "tiny.yaml", tiny_base_dir, name="tiny-bad-mask")
     config = {"ops": {"sft_shards": {"config": {"chat_template": stock}}}}
-    result, _ = run_training(corpus_run, tmp_path, recipe, run_config=config)
+    result = run_training(shared, recipe, run_config=config)
     assert checks(result)["mask_coverage"] is False
     done = materialized(result)
     assert "sft_shards" in done

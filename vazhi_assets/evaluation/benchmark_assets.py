@@ -44,6 +44,13 @@ BENCHMARK_CODE = ("vazhi_assets.evaluation.metrics", "vazhi_assets.evaluation.ev
 HIDDEN = ("run_id", "measured_at", "recipe_hash", "code_version", "lineage", "provenance_root")
 
 
+class BenchmarkConfig(dg.Config):
+    """Generation budgets of the benchmark (they bound its time; rows record them)."""
+
+    max_new_tokens: int = 96
+    max_task_tokens: int = 256
+
+
 def _variants(run: RecipeRun) -> list[tuple[str, object]]:
     from vazhi_assets.evaluation.runners import HFRunner, LlamaCppRunner
 
@@ -158,7 +165,7 @@ def lineage_diff_metadata(storage: VazhiStorage, previous: pl.DataFrame,
     "that entered or left training are shown beside the benchmark deltas.",
 )
 def benchmark_table(
-    context: dg.AssetExecutionContext, storage: VazhiStorage
+    context: dg.AssetExecutionContext, storage: VazhiStorage, config: BenchmarkConfig
 ) -> dg.MaterializeResult:
     from vazhi_assets.evaluation.eval_sets import load_eval_sets
     from vazhi_assets.evaluation.metrics import evaluate_variant
@@ -176,9 +183,12 @@ def benchmark_table(
     for name, make in _variants(run):
         started = time.monotonic()
         with make() as runner:
-            result = evaluate_variant(runner, sets, languages=spec.data.languages)
+            result = evaluate_variant(runner, sets, languages=spec.data.languages,
+                                      max_new_tokens=config.max_new_tokens,
+                                      max_task_tokens=config.max_task_tokens)
         answers[name] = result.pop("answers", [])
-        rows.append({"variant": name, **columns, **result})
+        rows.append({"variant": name, **columns, **result,
+                     "max_new_tokens": config.max_new_tokens})
         context.log.info(f"{name}: measured in {time.monotonic() - started:.0f} s")
     table = pl.DataFrame(rows)
     storage.catalog.append_rows("benchmark_results", table)
@@ -228,7 +238,7 @@ ablation_partitions = dg.MultiPartitionsDefinition({
     "the sweep.",
 )
 def ablation_benchmark(
-    context: dg.AssetExecutionContext, storage: VazhiStorage
+    context: dg.AssetExecutionContext, storage: VazhiStorage, config: BenchmarkConfig
 ) -> dg.MaterializeResult:
     from vazhi_assets.evaluation.eval_sets import load_eval_sets
     from vazhi_assets.evaluation.metrics import evaluate_variant
@@ -255,12 +265,15 @@ def ablation_benchmark(
     sets = load_eval_sets(heldout_texts(storage, spec, work, spec.export.eval_items),
                           max_items=spec.export.eval_items)
     with HFRunner(result_run.merged_dir, name=f"ablation:{key}") as runner:
-        result = evaluate_variant(runner, sets, languages=spec.data.languages)
+        result = evaluate_variant(runner, sets, languages=spec.data.languages,
+                                  max_new_tokens=config.max_new_tokens,
+                                  max_task_tokens=config.max_task_tokens)
     result.pop("answers", None)
     columns = stamp(context, run, consumed, None)
     columns["recipe"], columns["recipe_hash"] = (result_run.recipe.name,
                                                  result_run.recipe.content_hash())
-    row = {"variant": f"sft_merged_fp16[{key}]", **columns, "ablation": key, **result}
+    row = {"variant": f"sft_merged_fp16[{key}]", **columns, "ablation": key, **result,
+           "max_new_tokens": config.max_new_tokens}
     storage.catalog.append_rows("benchmark_results", pl.DataFrame([row]))
     history = storage.catalog.query(
         "select * from benchmark_results where (recipe = ? or starts_with(recipe, ?)) "

@@ -80,7 +80,7 @@ def diff_manifests(old: ProvenanceManifest, new: ProvenanceManifest,
 
 
 METRIC_SKIP = {"variant", "run_id", "measured_at", "recipe", "recipe_hash", "code_version",
-               "lineage", "ablation", "provenance_root"}
+               "lineage", "ablation", "provenance_root", "max_new_tokens"}
 
 
 def benchmark_deltas(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:

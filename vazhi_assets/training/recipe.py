@@ -240,34 +240,35 @@ def user_recipes_dir() -> Path:
     return data_dir() / "recipes"
 
 
-def recipe_path(name: str) -> Path:
-    """A YAML path as given, else ``name`` among the user's recipes, else the bundled ones."""
+def recipe_path(name: str, user_dir: Path | None = None) -> Path:
+    """A YAML path as given, else ``name`` among the user's recipes (``user_dir``, default
+    :func:`user_recipes_dir`), else the bundled ones."""
     path = Path(name)
     if path.suffix in {".yaml", ".yml"} and path.exists():
         return path
-    for folder in (user_recipes_dir(), RECIPES_DIR):
+    for folder in (user_dir or user_recipes_dir(), RECIPES_DIR):
         candidate = folder / f"{name}.yaml"
         if candidate.exists():
             return candidate
-    raise FileNotFoundError(f"no recipe {name!r}; known recipes: {list_recipes()}")
+    raise FileNotFoundError(f"no recipe {name!r}; known recipes: {list_recipes(user_dir)}")
 
 
-def _raw(name: str, seen: tuple[str, ...] = ()) -> dict:
+def _raw(name: str, seen: tuple[str, ...] = (), user_dir: Path | None = None) -> dict:
     if name in seen:
         raise ValueError(f"recipe inheritance loops: {' -> '.join((*seen, name))}")
-    data = yaml.safe_load(recipe_path(name).read_text(encoding="utf-8")) or {}
+    data = yaml.safe_load(recipe_path(name, user_dir).read_text(encoding="utf-8")) or {}
     parents = data.pop("inherits", None) or []
     merged: dict = {}
     for parent in [parents] if isinstance(parents, str) else parents:
-        merged = _deep_merge(merged, _raw(parent, (*seen, name)))
+        merged = _deep_merge(merged, _raw(parent, (*seen, name), user_dir))
     return _deep_merge(merged, data)
 
 
-def recipe_files() -> dict[str, Path]:
+def recipe_files(user_dir: Path | None = None) -> dict[str, Path]:
     """Every recipe by name: the bundled ones and the user's (files starting with ``_`` are
     fragments for ``inherits``, not recipes)."""
     found = {p.stem: p for p in sorted(RECIPES_DIR.glob("*.yaml")) if not p.stem.startswith("_")}
-    folder = user_recipes_dir()
+    folder = user_dir or user_recipes_dir()
     if folder.exists():
         for path in sorted(folder.glob("*.yaml")):
             if not path.stem.startswith("_"):
@@ -275,29 +276,30 @@ def recipe_files() -> dict[str, Path]:
     return found
 
 
-def list_recipes() -> list[str]:
-    return sorted(recipe_files())
+def list_recipes(user_dir: Path | None = None) -> list[str]:
+    return sorted(recipe_files(user_dir))
 
 
-def load_recipe(name: str | None = None) -> Recipe:
+def load_recipe(name: str | None = None, user_dir: Path | None = None) -> Recipe:
     """Load, resolve inheritance and validate a recipe (default ``$VAZHI_RECIPE`` or demo)."""
     name = name or os.environ.get("VAZHI_RECIPE", "demo")
-    data = _raw(name)
-    data["name"] = _own(name).get("name") or Path(name).stem  # never a parent's name
+    data = _raw(name, user_dir=user_dir)
+    data["name"] = _own(name, user_dir).get("name") or Path(name).stem  # never a parent's name
     return Recipe.model_validate(data)
 
 
-def recipe_sources(name: str, seen: tuple[str, ...] = ()) -> list[Path]:
+def recipe_sources(name: str, seen: tuple[str, ...] = (),
+                   user_dir: Path | None = None) -> list[Path]:
     """The YAML files a recipe is resolved from: its own, then every parent, in order."""
     if name in seen:
         raise ValueError(f"recipe inheritance loops: {' -> '.join((*seen, name))}")
-    path = recipe_path(name)
+    path = recipe_path(name, user_dir)
     parents = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("inherits") or []
     files = [path]
     for parent in [parents] if isinstance(parents, str) else parents:
-        files += [f for f in recipe_sources(parent, (*seen, name)) if f not in files]
+        files += [f for f in recipe_sources(parent, (*seen, name), user_dir) if f not in files]
     return files
 
 
-def _own(name: str) -> dict:
-    return yaml.safe_load(recipe_path(name).read_text(encoding="utf-8")) or {}
+def _own(name: str, user_dir: Path | None = None) -> dict:
+    return yaml.safe_load(recipe_path(name, user_dir).read_text(encoding="utf-8")) or {}

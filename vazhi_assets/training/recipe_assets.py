@@ -5,6 +5,7 @@ partitions."""
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import yaml
@@ -18,6 +19,11 @@ from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS, scan_recipe
 from vazhi_assets.training.workspace import RecipeWork
 
 GROUP = "training"
+
+
+def user_recipes(storage: VazhiStorage) -> Path:
+    """The folder of a data directory's own recipes (``vazhi-recipe add`` writes there)."""
+    return storage.base / "recipes"
 
 
 def recipe_key(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
@@ -40,12 +46,13 @@ def recipe_key(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
 )
 def recipe(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
     name = context.partition_key
+    user_dir = user_recipes(storage)
     try:
-        spec = load_recipe(name)
+        spec = load_recipe(name, user_dir)
     except Exception as exc:
         raise dg.Failure(f"recipe {name!r} does not validate: {exc}") from exc
     work = RecipeWork.of(storage.base, name)
-    sources = recipe_sources(name)
+    sources = recipe_sources(name, user_dir=user_dir)
     snapshot = {"recipe": spec.model_dump(mode="json"), "recipe_hash": spec.content_hash(),
                 "sources": [{"path": str(p), "sha256": sha256_file(p)} for p in sources]}
     work.snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +120,10 @@ snapshot_recipes = dg.define_asset_job(
            description="Registers every valid recipe file (bundled, or added to the data "
            "folder's recipes/) as a partition of `recipe`, and snapshots a recipe whose file "
            "is new or changed, so its model assets show as stale. Invalid files are logged.")
-def recipe_files(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    scan = scan_recipes()
+def recipe_files(
+    context: dg.SensorEvaluationContext, storage: VazhiStorage
+) -> dg.SensorResult | dg.SkipReason:
+    scan = scan_recipes(user_recipes(storage))
     for name, problem in sorted(scan.invalid.items()):
         context.log.warning(f"recipe {name} is not a partition: {problem}")
     registered = set(context.instance.get_dynamic_partitions(RECIPE_PARTITIONS.name))

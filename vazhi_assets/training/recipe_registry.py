@@ -65,13 +65,16 @@ def _absolute_paths(data: dict, origin: Path) -> dict:
     return data
 
 
-def add_recipe(path: Path, instance: dg.DagsterInstance | None = None) -> Recipe:
-    """Validate ``path``, store it as a user recipe and register its partition."""
+def add_recipe(path: Path, instance: dg.DagsterInstance | None = None,
+               user_dir: Path | None = None) -> Recipe:
+    """Validate ``path``, store it as a user recipe (in ``user_dir``, default the data
+    folder's ``recipes/``) and register its partition."""
     path = Path(path).expanduser().resolve()
+    user_dir = user_dir or user_recipes_dir()
     if not path.exists():
         raise RecipeError(f"{path}: no such file")
     try:
-        spec = load_recipe(str(path))
+        spec = load_recipe(str(path), user_dir)
     except Exception as exc:  # pydantic/yaml errors name the field; keep their text
         raise RecipeError(f"{path} is not a valid recipe: {exc}") from exc
     if not RECIPE_NAME.match(spec.name):
@@ -82,17 +85,18 @@ def add_recipe(path: Path, instance: dg.DagsterInstance | None = None) -> Recipe
                           f"(inherit from it with `inherits: {spec.name}`)")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     data = _absolute_paths({**data, "name": spec.name}, path.parent)
-    target = user_recipes_dir() / f"{spec.name}.yaml"
+    target = user_dir / f"{spec.name}.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     if instance is not None:
-        register_recipes(instance, [spec.name])
-    return load_recipe(spec.name)
+        register_recipes(instance, [spec.name], user_dir)
+    return load_recipe(spec.name, user_dir)
 
 
-def register_recipes(instance: dg.DagsterInstance, names: list[str] | None = None) -> list[str]:
+def register_recipes(instance: dg.DagsterInstance, names: list[str] | None = None,
+                     user_dir: Path | None = None) -> list[str]:
     """Add the partitions that are missing (all known recipes by default); returns the new."""
-    wanted = sorted(names if names is not None else recipe_files())
+    wanted = sorted(names if names is not None else recipe_files(user_dir))
     known = set(instance.get_dynamic_partitions(RECIPE_PARTITIONS.name))
     new = [n for n in wanted if n not in known]
     if new:
@@ -114,12 +118,12 @@ class RecipeScan:
         return sorted(n for n, d in self.digests.items() if n in previous and previous[n] != d)
 
 
-def scan_recipes() -> RecipeScan:
+def scan_recipes(user_dir: Path | None = None) -> RecipeScan:
     """Digest of every valid recipe file; the problem of every invalid one."""
     digests, invalid = {}, {}
-    for name, path in recipe_files().items():
+    for name, path in recipe_files(user_dir).items():
         try:
-            spec = load_recipe(str(path))
+            spec = load_recipe(str(path), user_dir)
             if not RECIPE_NAME.match(spec.name) or spec.name != name:
                 raise RecipeError(f"name {spec.name!r} must match the file name {name!r} and "
                                   "be lower-case letters, digits, '.', '_', '-'")
