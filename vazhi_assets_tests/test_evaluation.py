@@ -114,7 +114,7 @@ def eval_sets() -> EvalSets:
 
 
 def test_eval_sets_are_bounded_and_complete(eval_sets: EvalSets) -> None:
-    from vazhi_assets.training.evaluate import golden_prompts
+    from vazhi_assets.training.answers import golden_prompts
 
     counts = eval_sets.counts()
     assert counts["heldout_texts"] == {"ur": 1, "ta": 1, "en": 1}

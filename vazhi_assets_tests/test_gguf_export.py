@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from vazhi_assets.export import gguf as gx
+from vazhi_assets.training.chat_format import default_system_prompt, template_family
 from vazhi_assets_tests.model_fixtures import gguf_tools_missing
 from vazhi_assets_tests.snippets import TA_KURAL1, TA_KURAL391, UR_ART3, UR_ART26
 
@@ -100,9 +101,9 @@ def test_template_families_and_modelfile_syntax(tmp_path: Path) -> None:
     chatml_jinja = "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + " \
         "'<|im_end|>'}}"
     llama3_jinja = "<|start_header_id|>{{ message['role'] }}<|end_header_id|>...<|eot_id|>"
-    assert gx.template_family(chatml_jinja) == "chatml"
-    assert gx.template_family(llama3_jinja) == "llama3"
-    assert gx.template_family("[INST] {{ message }} [/INST]") is None
+    assert template_family(chatml_jinja) == "chatml"
+    assert template_family(llama3_jinja) == "llama3"
+    assert template_family("[INST] {{ message }} [/INST]") is None
 
     text = ('# comment\nfrom ./m.gguf\nparameter stop "<|eot_id|>"\nPARAMETER num_ctx 4096\n'
             'PARAMETER mirostat_tau 5.0\nMESSAGE user """hi\nthere"""\nLICENSE apache-2.0\n')
@@ -155,8 +156,8 @@ def test_f16_gguf_carries_tokenizer_and_chat_template(
     assert meta["has_chat_template"]
     jinja = (tiny_base_dir / "chat_template.jinja").read_text(encoding="utf-8")
     assert meta["chat_template"].strip() == jinja.strip()
-    assert gx.template_family(meta["chat_template"]) == "chatml"
-    assert gx.default_system_prompt(meta["chat_template"]).startswith(
+    assert template_family(meta["chat_template"]) == "chatml"
+    assert default_system_prompt(meta["chat_template"]).startswith(
         "You are a helpful AI assistant named SmolLM")
     assert meta["eos_token_id"] == 2  # <|im_end|>
     assert meta["padding_token_id"] == 0  # <|endoftext|>

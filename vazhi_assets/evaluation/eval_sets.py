@@ -14,7 +14,7 @@ Sources (all offline, all deterministic):
 ``minimal_pairs``     the UrBLiMP development pairs shipped inside the PyPI package
                       ``urdu-eval`` (read straight from its JSON lines file: importing the
                       package is not needed).
-``golden``            the golden prompts of :mod:`vazhi_assets.training.evaluate`.
+``golden``            the golden prompts of :mod:`vazhi_assets.training.answers`.
 
 Every subset is "the first ``max_items`` in a stable order" (kural number, UDHR section and
 paragraph, file order), applied per group: per language for texts and golden prompts, per
@@ -170,7 +170,7 @@ def load_eval_sets(
     if max_items < 1:
         raise ValueError(f"max_items must be >= 1, got {max_items}")
     from vazhi_assets.corpus.normalize import normalize_unicode, normalize_whitespace
-    from vazhi_assets.training.evaluate import golden_prompts
+    from vazhi_assets.training.answers import golden_prompts
     from vazhi_assets.training.sft_data import UDHR_LANGUAGE, build_sft_dataset
 
     def clean(text: str, language: str) -> str:

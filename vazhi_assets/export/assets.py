@@ -11,7 +11,7 @@ from vazhi_assets.gates import require_passing_checks
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.storage import atomic_write_text
-from vazhi_assets.training import evaluate as ev
+from vazhi_assets.training import answers as ev
 from vazhi_assets.training.assets import merged_model
 from vazhi_assets.training.resources import RecipeResource
 

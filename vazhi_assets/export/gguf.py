@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vazhi_assets import settings
+from vazhi_assets.training.chat_format import template_family
 
 log = logging.getLogger(__name__)
 
@@ -748,40 +749,6 @@ TEMPLATE_FAMILIES = {
     "llama3": (llama3_ollama_template, ["<|eot_id|>", "<|start_header_id|>"]),
     "alpaca": (alpaca_ollama_template, ["###"]),
 }
-
-
-def stop_strings(chat_template: str | None) -> list[str]:
-    """Text that ends an answer besides the end-of-turn token: an Alpaca model that keeps
-    going after its response starts a new ``###`` section (``### Explanation:``, ...)."""
-    return ["\n###"] if template_family(chat_template) == "alpaca" else []
-
-
-def template_family(chat_template: str | None) -> str | None:
-    """``chatml`` / ``llama3`` / ``alpaca`` from a Jinja chat template's markers, else None."""
-    if not chat_template:
-        return None
-    if "<|start_header_id|>" in chat_template and "<|eot_id|>" in chat_template:
-        return "llama3"
-    if "<|im_start|>" in chat_template and "<|im_end|>" in chat_template:
-        return "chatml"
-    if "### Instruction:" in chat_template and "### Response:" in chat_template:
-        return "alpaca"
-    return None
-
-
-def default_system_prompt(chat_template: str | None) -> str | None:
-    """The system prompt a ChatML Jinja template inserts when a chat has none, if literal.
-
-    SmolLM2's template adds "You are a helpful AI assistant named SmolLM, ..." in that case;
-    the Go templates do not, so pass this as ``write_modelfile(system=...)`` (Ollama then
-    prepends it exactly when the chat has no system message, as the Jinja template does).
-    """
-    if not chat_template:
-        return None
-    match = re.search(r"<\|im_start\|>system(?:\\n|\n)(.*?)<\|im_end\|>", chat_template, re.S)
-    if match is None or "{" in match.group(1):
-        return None
-    return match.group(1)
 
 
 def _number(value: float | int) -> str:

@@ -13,7 +13,7 @@ from vazhi_assets.gates import require_passing_checks
 from vazhi_assets.metadata import markdown_table, png_markdown
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.storage import atomic_write_text
-from vazhi_assets.training import evaluate as ev
+from vazhi_assets.training import answers as ev
 from vazhi_assets.training.base_model import load_tokenizer, resolve_base_model
 from vazhi_assets.training.recipe import Recipe
 from vazhi_assets.training.resources import RecipeResource

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vazhi_assets.settings import PACKAGE_DIR
+from vazhi_assets.training.chat_format import has_generation_markers
 
 RECIPES_DIR = PACKAGE_DIR / "recipes"
 ARCHITECTURES_DIR = RECIPES_DIR / "architectures"
@@ -176,8 +177,6 @@ class Recipe(_Strict):
                              "cpt: null")
         template = self.model.chat_template
         if self.assistant_only_loss and template.endswith(".jinja"):
-            from vazhi_assets.training.sft_render import has_generation_markers
-
             path = Path(template)
             if not path.is_absolute():
                 path = RECIPES_DIR / path

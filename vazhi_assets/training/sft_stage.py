@@ -13,10 +13,10 @@ import polars as pl
 
 from vazhi_assets.storage import write_parquet
 from vazhi_assets.training import sft_data
+from vazhi_assets.training.chat_format import has_generation_markers
 from vazhi_assets.training.recipe import Recipe
 from vazhi_assets.training.sft_render import (
     Rendered,
-    has_generation_markers,
     render,
     templates_agree,
 )
