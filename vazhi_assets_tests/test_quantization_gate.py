@@ -20,13 +20,18 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from vazhi_assets.export import gguf as gx
 from vazhi_assets.export.assets import (
     EXPORT_ASSETS,
     EXPORT_CHECKS,
     gguf_f16,
     gguf_path,
     gguf_q8_0,
+)
+from vazhi_assets.export.gguf_files import (
+    ExportError,
+    read_gguf_metadata,
+    sidecar_path,
+    verify_gguf,
 )
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.training.resources import RecipeResource
@@ -114,20 +119,20 @@ def test_damaged_gguf_fails_the_check_and_blocks_downstream(
         evaluation = _evaluation(good, _answers_key(asset))
         assert evaluation.passed, _md(evaluation, "per_language")
         assert "error" not in evaluation.metadata
-    good_q8_sha = gx.verify_gguf(q8)["sha256"]
-    assert gx.verify_gguf(f16)["sha256_checked"]
+    good_q8_sha = verify_gguf(q8)["sha256"]
+    assert verify_gguf(f16)["sha256_checked"]
 
     # 2. 64 bytes flipped in the middle of the largest tensor (the token embedding, which is
     #    also the output head): the file still loads, only its recorded digest tells ...
-    tensor = max(gx.read_gguf_metadata(f16)["tensors"], key=lambda t: t["n_bytes"])
+    tensor = max(read_gguf_metadata(f16)["tensors"], key=lambda t: t["n_bytes"])
     assert tensor["name"] == "token_embd.weight"
     with f16.open("r+b") as handle:
         handle.seek(tensor["offset"] + tensor["n_bytes"] // 2)
         chunk = handle.read(64)
         handle.seek(-len(chunk), 1)
         handle.write(bytes(b ^ 0xFF for b in chunk))
-    with pytest.raises(gx.ExportError, match="corrupted: sha256"):
-        gx.verify_gguf(f16)
+    with pytest.raises(ExportError, match="corrupted: sha256"):
+        verify_gguf(f16)
 
     # ... and the check, run again on its own as from the UI, fails on the digest before
     # llama.cpp ever loads the file.
@@ -140,7 +145,7 @@ def test_damaged_gguf_fails_the_check_and_blocks_downstream(
 
     # Without a recorded digest (a file copied without its .sha256) the answers give it away:
     # one corrupted row of the output head now wins every step and the model repeats a word.
-    gx.sidecar_path(f16).unlink()
+    sidecar_path(f16).unlink()
     recheck = dg.materialize(DEFS, instance=instance, resources=resources,
                              selection=dg.AssetSelection.checks(_answers_key(gguf_f16)),
                              raise_on_error=False)
@@ -164,7 +169,7 @@ def test_damaged_gguf_fails_the_check_and_blocks_downstream(
     assert not blocked.success
     message = _failure_text(blocked)
     assert "refusing to read gguf_f16" in message and "gguf_answers: FAILED" in message, message
-    assert gx.verify_gguf(q8)["sha256"] == good_q8_sha
+    assert verify_gguf(q8)["sha256"] == good_q8_sha
     latest = instance.get_latest_materialization_event(gguf_q8_0.key)
     assert latest is not None and latest.run_id == good.run_id
 

@@ -24,7 +24,8 @@ def gguf_path(storage: VazhiStorage, recipe: RecipeResource, file_type: str) -> 
 
 
 def _modelfile(path: Path, recipe: RecipeResource, metadata: dict) -> Path:
-    from vazhi_assets.export.gguf import TEMPLATE_FAMILIES, template_family, write_modelfile
+    from vazhi_assets.export.modelfile import TEMPLATE_FAMILIES, write_modelfile
+    from vazhi_assets.training.chat_format import template_family
 
     family = template_family(metadata.get("chat_template"))
     # an unknown family: write_modelfile stops with an error asking for a Go template
@@ -39,7 +40,7 @@ def _modelfile(path: Path, recipe: RecipeResource, metadata: dict) -> Path:
 
 
 def _file_metadata(path: Path, recipe: RecipeResource, reference: Path | None) -> dict:
-    from vazhi_assets.export.gguf import read_gguf_metadata
+    from vazhi_assets.export.gguf_files import read_gguf_metadata
 
     meta = read_gguf_metadata(path)
     size = path.stat().st_size
@@ -72,7 +73,7 @@ def _file_metadata(path: Path, recipe: RecipeResource, reference: Path | None) -
 def gguf_f16(
     context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
 ) -> dg.MaterializeResult:
-    from vazhi_assets.export.gguf import convert_to_gguf
+    from vazhi_assets.export.convert import convert_to_gguf
 
     require_passing_checks(context, merged_model.key, ["merged_model_sanity"],
                            recipe=recipe.load().name)
@@ -95,7 +96,7 @@ def _quantized_asset(file_type: str) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
     ) -> dg.MaterializeResult:
-        from vazhi_assets.export.gguf import quantize_gguf
+        from vazhi_assets.export.quantize import quantize_gguf
 
         require_passing_checks(context, gguf_f16.key, ["gguf_answers"], recipe=recipe.load().name)
         source = gguf_path(storage, recipe, "F16")
@@ -113,7 +114,7 @@ GGUF_ASSETS = {"F16": gguf_f16, "Q8_0": gguf_q8_0, "Q4_K_M": gguf_q4_k_m}
 def _gguf_probe(path: Path, recipe: RecipeResource, storage: VazhiStorage) -> dict:
     """Load a GGUF in llama.cpp, answer the golden prompts, score held-out perplexity."""
     from vazhi_assets.evaluation.runners import LlamaCppRunner
-    from vazhi_assets.export.gguf import verify_gguf
+    from vazhi_assets.export.gguf_files import verify_gguf
     from vazhi_assets.training.assets import heldout_texts
 
     spec = recipe.load()
