@@ -184,7 +184,7 @@ def ablation_benchmark(
     from vazhi_assets.training.ablation import run_ablation
 
     require_passing_checks(context, sft_shards.key, ["mask_coverage"], recipe=recipe.load().name)
-    from vazhi_assets.training.sft_data import frame_to_samples
+    from vazhi_assets.training.sft_table import frame_to_samples
 
     feedback = storage.read_table("feedback_sft_examples")
     key = context.partition_key

@@ -101,7 +101,7 @@ def heldout_texts(
 
     spec = recipe.load()
     if not spec.has_cpt:
-        from vazhi_assets.training.sft_data import build_sft_dataset
+        from vazhi_assets.training.sft_build import build_sft_dataset
 
         held = build_sft_dataset(spec.data.sft_sources, split="heldout",
                                  languages=spec.data.languages).samples
@@ -235,7 +235,7 @@ def cpt_shards(
 def sft_dataset(
     context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource
 ) -> dg.MaterializeResult:
-    from vazhi_assets.training import sft_data
+    from vazhi_assets.training import sft_table as sft_data
     from vazhi_assets.training.sft_stage import recipe_sft_samples
 
     feedback = storage.read_table("feedback_sft_examples")
@@ -265,7 +265,7 @@ def sft_dataset(
                 description="Every sample has non-empty user and assistant turns in a valid "
                 "order, no template markers in content, one format (messages) throughout.")
 def chatml_validity(storage: VazhiStorage) -> dg.AssetCheckResult:
-    from vazhi_assets.training import sft_data
+    from vazhi_assets.training import sft_table as sft_data
 
     frame = storage.read_table("sft_dataset")
     problems = sft_data.validate_chatml(sft_data.frame_to_samples(frame))
@@ -310,7 +310,7 @@ def sft_shards(
     context: dg.AssetExecutionContext, storage: VazhiStorage, recipe: RecipeResource,
     config: SftRenderConfig,
 ) -> dg.MaterializeResult:
-    from vazhi_assets.training import sft_data
+    from vazhi_assets.training import sft_table as sft_data
     from vazhi_assets.training.sft_stage import render_sft_shards
 
     require_passing_checks(context, sft_dataset.key, ["chatml_validity", "sft_script_purity"],
