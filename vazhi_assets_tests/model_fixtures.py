@@ -95,7 +95,7 @@ def base_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory: pytest.TempPathFactory, base_tokenizer_dir: Path) -> Path:
-    from vazhi_assets.training.tiny import build_tiny_model
+    from vazhi_assets_tests.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", base_tokenizer_dir)
 
