@@ -6,9 +6,8 @@ import polars as pl
 
 from vazhi_assets.corpus import build, report
 from vazhi_assets.corpus.dedup import exact_dedup, minhash_dedup
-from vazhi_assets.corpus.pipeline import CleaningPipeline
+from vazhi_assets.corpus.pipeline import CleaningPipeline, default_steps
 from vazhi_assets.corpus.quality import MIN_CHARS, MIN_WORDS, PURITY_BARS
-from vazhi_assets.corpus.steps import default_steps
 from vazhi_assets.crawl.assets import REGISTRY, raw_crawl
 from vazhi_assets.gates import require_passing_checks
 from vazhi_assets.metadata import markdown_table
