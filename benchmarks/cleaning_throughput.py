@@ -676,8 +676,8 @@ def _stage_of(step_name: str) -> str:
 # =============================================================================================
 def worker_ours(corpus: Path, out: Path) -> dict[str, Any]:
     from vazhi_assets.corpus.dedup import exact_dedup, minhash_dedup
-    from vazhi_assets.corpus.pipeline import CleaningPipeline
-    from vazhi_assets.corpus.steps import Document, default_steps
+    from vazhi_assets.corpus.pipeline import CleaningPipeline, default_steps
+    from vazhi_assets.corpus.steps import Document
 
     rss_imports = _proc_status_kib("VmRSS")
     clock = PhaseClock()
@@ -901,13 +901,9 @@ def _text_prep_steps(language: str) -> tuple[list, list, Any]:
     """vazhi_assets' own text steps for ``language``, split around repeated-line removal:
     (steps before it, steps after it, the repeated-line step). Filters are left out: datatrove
     runs its own LambdaFilters for them."""
-    from vazhi_assets.corpus.steps import (
-        LanguageIDFilter,
-        LengthFilter,
-        RepeatedLineRemoval,
-        ScriptPurityFilter,
-        default_steps,
-    )
+    from vazhi_assets.corpus.edit_steps import RepeatedLineRemoval
+    from vazhi_assets.corpus.filters import LanguageIDFilter, LengthFilter, ScriptPurityFilter
+    from vazhi_assets.corpus.pipeline import default_steps
 
     steps = default_steps(language, boilerplate_patterns=SOURCE_PATTERNS, **CLEANING)
     filters = (LengthFilter, LanguageIDFilter, ScriptPurityFilter)

@@ -38,12 +38,11 @@ CORRECTIONS = [
 def main(argv: list[str] | None = None) -> int:
     from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, RESOURCES
     from vazhi_assets.feedback.assets import feedback_sensor, inbox, retrain_from_feedback
-    from vazhi_assets.training.resources import RecipeResource
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="demo")
     args = parser.parse_args(argv)
-    resources = {**RESOURCES, "recipe": RecipeResource(name=args.recipe)}
+    resources = dict(RESOURCES)
     instance = dg.DagsterInstance.get()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     rows = [{"prompt": p, "answer": "مجھے معلوم نہیں۔", "rating": "down", "correction": c,
@@ -58,18 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(result, dg.SensorResult) or not result.run_requests:
         print(f"sensor requested nothing: {result}")
         return 1
-    request = result.run_requests[0]
+    by_recipe = {r.partition_key: r for r in result.run_requests}
+    if args.recipe not in by_recipe:
+        print(f"sensor asked for {sorted(by_recipe)}, not {args.recipe}")
+        return 1
+    request = by_recipe[args.recipe]
     print(f"sensor: run_key {request.run_key} after {time.monotonic() - started:.1f} s")
     defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS,
                           jobs=[retrain_from_feedback], resources=resources)
     run = defs.resolve_job_def("retrain_from_feedback").execute_in_process(
-        instance=instance, tags=request.tags, raise_on_error=False)
+        instance=instance, partition_key=args.recipe, tags=request.tags, raise_on_error=False)
     total = time.monotonic() - started
     print(f"run {run.run_id}: {'success' if run.success else 'FAILED'}, {total:.0f} s in all")
     for event in run.get_asset_materialization_events():
-        key = event.asset_key.to_user_string()
-        print(f"  {key:<24} materialized {event.timestamp - dropped_at:7.1f} s after the drop")
-    merged = instance.get_latest_materialization_event(dg.AssetKey("merged_model"))
+        key = event.asset_key
+        [record] = [r for r in instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=key, asset_partitions=[args.recipe]), limit=5).records
+            if r.run_id == run.run_id]
+        print(f"  {key.to_user_string():<24} materialized "
+              f"{record.timestamp - dropped_at:7.1f} s after the drop")
+    merged = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("merged_model"), asset_partitions=[args.recipe]), limit=1).records[0]
     listed = merged.asset_materialization.metadata["feedback_rows"].value
     print(f"merged_model lists {len(listed)} feedback rows")
     return 0 if run.success else 1

@@ -92,7 +92,8 @@ class DemoSite(dg.ConfigurableResource):
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Build the site (deterministic) and serve it; yields the base URL."""
-        from vazhi_assets.crawl.demo_site import DemoSiteServer, build_demo_site
+        from vazhi_assets.demo.site_build import build_demo_site
+        from vazhi_assets.demo.site_server import DemoSiteServer
 
         site_root = Path(self.root) if self.root else data_dir() / "demo_site"
         build_demo_site(site_root)

@@ -95,21 +95,22 @@ def base_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory: pytest.TempPathFactory, base_tokenizer_dir: Path) -> Path:
-    from vazhi_assets.training.tiny import build_tiny_model
+    from vazhi_assets_tests.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", base_tokenizer_dir)
 
 
 def gguf_tools_missing() -> str | None:
     """Why the GGUF tests cannot run here (no llama-cpp-python, no converter venv), or None."""
-    from vazhi_assets.export import gguf as gx
+    from vazhi_assets.export.convert import converter_command
+    from vazhi_assets.export.gguf_files import ExportError
 
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
         return "llama-cpp-python is not installed in this venv (make gguf-tools)"
     try:
-        gx.converter_command()
-    except gx.ExportError as exc:
+        converter_command()
+    except ExportError as exc:
         return str(exc)
     return None

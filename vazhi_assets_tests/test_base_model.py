@@ -283,7 +283,7 @@ def test_tiny_model_builds_deterministically_and_trains(tiny_base_dir, base_toke
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from vazhi_assets.training.base_model import count_parameters, read_base_info
-    from vazhi_assets.training.tiny import build_tiny_model
+    from vazhi_assets_tests.tiny_model import build_tiny_model
 
     twin = build_tiny_model(tmp_path / "twin", base_tokenizer_dir)
     assert sha256(twin / "model.safetensors") == sha256(tiny_base_dir / "model.safetensors")

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from vazhi_assets.corpus.normalize import normalize_unicode, normalize_whitespace
-from vazhi_assets.crawl.demo_site import SiteManifest
+from vazhi_assets.demo.site_manifest import SiteManifest
 from vazhi_assets.storage import Catalog
 from vazhi_assets_tests.conftest import Materialized, copy_crawl, seed_crawl
 

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vazhi_assets.crawl.demo_site import (
-    DemoSiteServer,
-    SiteManifest,
-    build_demo_site,
-    main,
-)
+from vazhi_assets.demo.site_build import build_demo_site
+from vazhi_assets.demo.site_manifest import SiteManifest
+from vazhi_assets.demo.site_server import DemoSiteServer, main
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

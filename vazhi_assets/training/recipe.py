@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vazhi_assets.settings import PACKAGE_DIR, data_dir
+from vazhi_assets.training.chat_format import has_generation_markers
 
 RECIPES_DIR = PACKAGE_DIR / "recipes"
 #: A recipe name is also its Dagster partition key and its folder name.
@@ -179,8 +180,6 @@ class Recipe(_Strict):
                              "cpt: null")
         template = self.model.chat_template
         if self.assistant_only_loss and template.endswith(".jinja"):
-            from vazhi_assets.training.sft_render import has_generation_markers
-
             path = Path(template)
             if not path.is_absolute():
                 path = RECIPES_DIR / path

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vazhi_assets.training.chat_format import has_generation_markers
+from vazhi_assets.training.recipe import RECIPES_DIR
+
 CHATML_MARKER = "<|im_start|>"
 LLAMA3_MARKER = "<|start_header_id|>"
 _DEFAULT_SYSTEM = re.compile(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", re.DOTALL)
@@ -20,14 +23,6 @@ _DEFAULT_SYSTEM = re.compile(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", re.DOTA
 
 class TemplateError(ValueError):
     """The chat template cannot give assistant-only masks."""
-
-
-_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
-
-
-def has_generation_markers(template: str | None) -> bool:
-    """True when the template has a ``{% generation %}`` block (any whitespace control)."""
-    return bool(template) and _GENERATION.search(template) is not None
 
 
 def _chatml_training_template(default_system: str | None) -> str:
@@ -131,8 +126,6 @@ def recipe_templates(choice: str, stock: str | None, system_prompt: str | None =
     elif choice == "alpaca":
         template = _alpaca_training_template(system_prompt)
     else:
-        from vazhi_assets.training.recipe import RECIPES_DIR
-
         path = Path(choice) if Path(choice).is_absolute() else RECIPES_DIR / choice
         template = path.read_text(encoding="utf-8")
         if assistant_only and not has_generation_markers(template):

@@ -12,27 +12,29 @@ from typing import Any
 import polars as pl
 
 from vazhi_assets.storage import write_parquet
-from vazhi_assets.training import sft_data
+from vazhi_assets.training.chat_format import has_generation_markers
 from vazhi_assets.training.recipe import Recipe
+from vazhi_assets.training.sft_build import SftBuild, apply_replay_ratio, build_sft_dataset
+from vazhi_assets.training.sft_loaders import load_chatml_jsonl
 from vazhi_assets.training.sft_render import (
     Rendered,
-    has_generation_markers,
     render,
     templates_agree,
 )
+from vazhi_assets.training.sft_samples import Sample
 from vazhi_assets.training.shards import split_of
 
 
 def recipe_sft_samples(
-    spec: Recipe, extra_samples: list[sft_data.Sample] | None = None,
-) -> tuple[sft_data.SftBuild, list[sft_data.Sample], dict[str, Any]]:
+    spec: Recipe, extra_samples: list[Sample] | None = None,
+) -> tuple[SftBuild, list[Sample], dict[str, Any]]:
     """The recipe's SFT build (sources, languages + English, ROUGE-L dedup, per-source cap,
     extra ChatML files, ``extra_samples`` such as user feedback) and its samples after the
     English replay ratio, with replay stats."""
     extra = [sample for path in spec.data.sft_files
-             for sample in sft_data.load_chatml_jsonl(Path(path), source=Path(path).stem)]
+             for sample in load_chatml_jsonl(Path(path), source=Path(path).stem)]
     extra += list(extra_samples or [])
-    build = sft_data.build_sft_dataset(
+    build = build_sft_dataset(
         spec.data.sft_sources,
         split="train",
         languages=[*spec.data.languages, "en"],
@@ -43,7 +45,7 @@ def recipe_sft_samples(
     )
     samples, replay = list(build.samples), {}
     if spec.data.sft_replay_ratio is not None:
-        samples, replay = sft_data.apply_replay_ratio(samples, spec.data.sft_replay_ratio)
+        samples, replay = apply_replay_ratio(samples, spec.data.sft_replay_ratio)
     return build, samples, replay
 
 
@@ -54,7 +56,7 @@ def full_sequence_loss(rendered: Rendered) -> Rendered:
 
 
 def render_sft_shards(
-    samples: list[sft_data.Sample], tokenizer: Any, template: str, spec: Recipe, out: Path,
+    samples: list[Sample], tokenizer: Any, template: str, spec: Recipe, out: Path,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Render every sample with ``template`` (assistant-only masks), split train/val by
     sample id, write ``train.parquet``/``val.parquet`` to ``out``; returns rows and stats.

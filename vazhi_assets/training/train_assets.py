@@ -21,7 +21,7 @@ from vazhi_assets.identity import (
 from vazhi_assets.metadata import markdown_table, png_markdown
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.storage import atomic_write_text
-from vazhi_assets.training import evaluate as ev
+from vazhi_assets.training import answers as ev
 from vazhi_assets.training.data_assets import (
     NO_CPT,
     base_model,

@@ -1,4 +1,5 @@
-"""Measurements on a model: held-out perplexity, greedy answers, script purity, loops."""
+"""Answers of a model in training: the golden prompts, greedy answers, loop and echo detection,
+the answers verdict, and held-out block perplexity."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import yaml
 
 from vazhi_assets.corpus.scripts import script_purity
 from vazhi_assets.settings import PACKAGE_DIR
+from vazhi_assets.training.chat_format import stop_strings
 
 GOLDEN_PROMPTS = PACKAGE_DIR / "data" / "golden_prompts.yaml"
 
@@ -44,8 +46,6 @@ def greedy_answers(
     """Deterministic answers to single-turn chat prompts (greedy; ``repetition_penalty`` as
     the model ships it, so a check judges the model the way users run it)."""
     import torch
-
-    from vazhi_assets.export.gguf import stop_strings
 
     stops = stop_strings(tokenizer.chat_template)
     model.eval()
