@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export VAZHI_DATA_DIR ?= $(CURDIR)/data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps python-deps gguf-tools vendor-text demo recipe-demo plan ablation test lint dev backfill bench clean
+.PHONY: setup system-deps python-deps gguf-tools vendor-text demo recipe-demo plan ablation train test lint dev backfill bench clean
 
 setup: system-deps python-deps gguf-tools vendor-text
 
@@ -62,15 +62,25 @@ RECIPES_FULL := qalb-urdu alif-urdu vazhi-tamil saudi-dialect
 plan: $(PY)
 	$(PY) -m vazhi_assets.training.plan $(or $(RECIPE),$(RECIPES_FULL))
 
-# An ablation sweep as partitions of ablation_benchmark (after make recipe-demo RECIPE=...):
+# An ablation sweep as partitions (recipe x sweep value) of ablation_benchmark, after
+# make recipe-demo RECIPE=...:
 #   make ablation RECIPE=alif-urdu-demo SWEEP="sft_replay_0.10 sft_replay_0.20 sft_replay_0.30"
 SWEEP ?= sft_replay_0.10 sft_replay_0.20 sft_replay_0.30
 ablation: $(PY) $(DAGSTER_HOME)/dagster.yaml
 	@test -n "$(RECIPE)" || { echo "set RECIPE=, e.g. make ablation RECIPE=alif-urdu-demo"; exit 2; }
 	for key in $(SWEEP); do \
-	  VAZHI_RECIPE=$(RECIPE) $(VENV)/bin/dagster asset materialize -m vazhi_assets.definitions \
-	    --select ablation_benchmark --partition $$key || exit 1; \
+	  $(VENV)/bin/dagster asset materialize -m vazhi_assets.definitions \
+	    --select ablation_benchmark --partition "$$key|$(RECIPE)" || exit 1; \
 	done
+
+# Several recipe partitions end to end as one backfill of the train_recipe job (the daemon of
+# `make dev` runs it):  make train RECIPES="qalb-urdu-demo alif-urdu-demo"
+comma := ,
+train: $(PY) $(DAGSTER_HOME)/dagster.yaml
+	@test -n "$(RECIPES)" || { echo "set RECIPES=, e.g. make train RECIPES=\"qalb-urdu-demo alif-urdu-demo\""; exit 2; }
+	$(VENV)/bin/vazhi-recipe sync
+	$(VENV)/bin/dagster job backfill -m vazhi_assets.definitions -j train_recipe \
+	  --partitions $(subst $(eval) ,$(comma),$(strip $(RECIPES))) --noprompt
 
 test: setup
 	$(PY) -m pytest -q

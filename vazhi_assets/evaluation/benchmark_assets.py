@@ -52,7 +52,8 @@ class BenchmarkConfig(dg.Config):
 
 
 def _variants(run: RecipeRun) -> list[tuple[str, object]]:
-    from vazhi_assets.evaluation.runners import HFRunner, LlamaCppRunner
+    from vazhi_assets.evaluation.runners import HFRunner
+    from vazhi_assets.export.llama_runner import LlamaCppRunner
 
     work = run.work
     cpt = [("cpt", lambda: HFRunner(work.base_model, name="cpt", adapters=[work.cpt_adapter]))]

@@ -15,8 +15,8 @@ from typing import Any
 from vazhi_assets.corpus.normalize import normalize_unicode
 from vazhi_assets.corpus.scripts import SCRIPT_ALIASES, SCRIPT_RANGES, script_purity
 from vazhi_assets.evaluation.eval_sets import EvalSets, MinimalPair
-from vazhi_assets.evaluation.runners import ModelRunner
 from vazhi_assets.training.answers import echoes_prompt, repetition_loop
+from vazhi_assets.training.model_runner import ModelRunner
 
 __all__ = [
     "METRIC_KEYS",

@@ -159,8 +159,8 @@ GGUF_ASSETS = {"F16": gguf_f16, "Q8_0": gguf_q8_0, "Q4_K_M": gguf_q4_k_m}
 
 def _gguf_probe(path: Path, spec: Recipe, storage: VazhiStorage) -> dict:
     """Load a GGUF in llama.cpp, answer the golden prompts, score held-out perplexity."""
-    from vazhi_assets.evaluation.runners import LlamaCppRunner
     from vazhi_assets.export.gguf_files import verify_gguf
+    from vazhi_assets.export.llama_runner import LlamaCppRunner
 
     verify_gguf(path)  # altered tensor bytes load fine in llama.cpp: the digest catches them
     runner = LlamaCppRunner(path, name=path.stem)

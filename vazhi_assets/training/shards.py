@@ -69,21 +69,23 @@ def pack(
 
 
 def assign_splits(frame: pl.DataFrame, val_fraction: float, min_val_docs: int = 3) -> pl.DataFrame:
-    """Add ``split``: per language, the documents with the lowest id hashes go to val —
-    ``val_fraction`` of them, at least ``min_val_docs`` and at most half."""
+    """Add ``split``: a document is in val when the hash of its id falls below
+    ``val_fraction`` (so adding documents never moves the others), topped up per language with
+    the lowest hashes to at least ``min_val_docs``, and never more than half."""
     ranked = frame.with_columns(
-        _rank=pl.col("doc_id").map_elements(
-            lambda d: hashlib.sha1(d.encode()).hexdigest(), return_dtype=pl.String
-        ).rank("ordinal").over("language"),
+        _bucket=pl.col("doc_id").map_elements(
+            lambda d: int(hashlib.sha1(d.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF,
+            return_dtype=pl.Float64),
+    ).with_columns(
+        _rank=pl.col("_bucket").rank("ordinal").over("language"),
         _n=pl.len().over("language"),
     )
-    quota = pl.min_horizontal(
-        pl.max_horizontal((pl.col("_n") * val_fraction).ceil(), pl.lit(min_val_docs)),
-        (pl.col("_n") / 2).floor(),
-    )
+    floor = pl.min_horizontal(pl.lit(min_val_docs), (pl.col("_n") / 2).floor())
+    val = ((pl.col("_bucket") < val_fraction) | (pl.col("_rank") <= floor)) & (
+        pl.col("_rank") <= (pl.col("_n") / 2).floor())
     return ranked.with_columns(
-        split=pl.when(pl.col("_rank") <= quota).then(pl.lit("val")).otherwise(pl.lit("train"))
-    ).drop("_rank", "_n")
+        split=pl.when(val).then(pl.lit("val")).otherwise(pl.lit("train"))
+    ).drop("_bucket", "_rank", "_n")
 
 
 def _replay_budget(
