@@ -117,6 +117,13 @@ class Catalog:
                         con.execute(f'ALTER TABLE "{name}" ALTER COLUMN "{column}" TYPE {dtype}')
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
 
+    def has_table(self, name: str) -> bool:
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            return bool(con.execute("select count(*) from information_schema.tables where "
+                                    "table_name = ?", [name]).fetchone()[0])
+
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """Rows of ``sql`` (``?`` placeholders bound to ``params``)."""
         with self.connect(read_only=True) as con:

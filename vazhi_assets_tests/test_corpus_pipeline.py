@@ -41,7 +41,7 @@ def test_every_run_succeeds_and_blocking_checks_pass(corpus_run: Materialized) -
 
 def test_bad_pages_are_recorded_with_their_error(corpus_run: Materialized) -> None:
     pages = table(corpus_run, "raw_crawl", "urdu_news")
-    by_path = {row["url"].split(":", 2)[2].split("/", 1)[1]: row
+    by_path = {row["url"].removeprefix("{demo_site}/"): row
                for row in pages.iter_rows(named=True)}
     expected = {
         "bad/missing": "HTTP 404", "urdu-news/archive/2019/deleted-story.html": "HTTP 404",

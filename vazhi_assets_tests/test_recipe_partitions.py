@@ -5,7 +5,7 @@ partition refuses that partition's files only.
 
 The recipes are the demo recipe at the smallest scale that still trains (two steps per stage,
 64-token blocks, Urdu only, one evaluation item, short generation budgets): the code paths are
-the demo's, the minutes are not.
+the demo's, the minutes are not. (128-token windows: at 64 most Urdu SFT samples would not fit.)
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ BENCH_CONFIG = {"ops": {"benchmark_table": {"config": {"max_new_tokens": 8,
                                                         "max_task_tokens": 24}}}}
 SMALL = {
     "inherits": "demo",
-    "model": {"max_seq_length": 64},
+    "model": {"max_seq_length": 128},
     "data": {"languages": ["ur"], "sft_max_per_source": 12},
     "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50, "per_device_batch_size": 2},
     "preflight_steps": 1,
@@ -77,9 +77,10 @@ def materialize_recipe(instance: dg.DagsterInstance, resources: dict, name: str,
                        selection: object = None) -> dg.ExecuteInProcessResult:
     from vazhi_assets.definitions import ALL_ASSETS, ALL_CHECKS, MODEL_SELECTION
 
+    config = BENCH_CONFIG if selection is None else None
     return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection or MODEL_SELECTION,
                           partition_key=name, instance=instance, resources=resources,
-                          run_config=BENCH_CONFIG, raise_on_error=False)
+                          run_config=config, raise_on_error=False)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def two_recipes(corpus_run: Materialized, tmp_path_factory: pytest.TempPathFacto
     missing = gguf_tools_missing()
     if missing:
         pytest.fail(f"the GGUF tools are part of the setup: {missing}")
-    from vazhi_assets.training.recipe_registry import add_recipe
+    from vazhi_assets.training.recipe_registry import add_recipe, register_recipes
 
     root = tmp_path_factory.mktemp("recipes")
     home = root / "home"
@@ -97,6 +98,7 @@ def two_recipes(corpus_run: Materialized, tmp_path_factory: pytest.TempPathFacto
     instance = dg.DagsterInstance.from_config(str(home))
     instance, resources = corpus_instance(corpus_run, root, instance=instance)
     data = root / "data"
+    register_recipes(instance, user_dir=data / "recipes")  # the bundled ones, as the demo does
     results, seconds = {}, {}
     for name, spec in RECIPES.items():
         add_recipe(write_recipe(root, name, spec), instance, user_dir=data / "recipes")

@@ -60,10 +60,10 @@ def _modelfile(path: Path, spec: Recipe, metadata: dict, provenance: dict) -> Pa
 
 def _file_metadata(path: Path, run: RecipeRun, reference: Path | None, consumed: list) -> dict:
     from vazhi_assets.export.gguf_files import read_gguf_metadata
-    from vazhi_assets.export.provenance_stamp import read_provenance
+    from vazhi_assets.export.provenance_stamp import provenance_of
 
     meta = read_gguf_metadata(path)
-    provenance = read_provenance(path)
+    provenance = provenance_of(meta)
     size = path.stat().st_size
     digest = sha256_file(path)
     out = {

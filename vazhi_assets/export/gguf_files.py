@@ -184,6 +184,8 @@ def _read_metadata_cached(resolved: str, inode: int, size: int, mtime_ns: int) -
         "tensor_types": dict(sorted(histogram.items())),
         "tensor_bytes": tensor_bytes,
         "tensors": tensors,
+        # this project's own keys (the provenance root, recipe, code version)
+        "vazhi": {name: str(get(name)) for name in fields if name.startswith("vazhi.")},
     }
 
 

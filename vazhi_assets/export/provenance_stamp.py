@@ -39,8 +39,16 @@ def stamp_provenance(path: Path, values: dict[str, str]) -> None:
         staging.unlink(missing_ok=True)
 
 
+def provenance_of(metadata: dict) -> dict[str, str]:
+    """The provenance keys in what :func:`~vazhi_assets.export.gguf_files.read_gguf_metadata`
+    returned (its ``vazhi`` entry)."""
+    keys = metadata.get("vazhi", {})
+    return {name: keys[key] for name, key in PROVENANCE_KEYS.items() if key in keys}
+
+
 def read_provenance(path: Path) -> dict[str, str]:
-    """The ``vazhi.*`` keys of a GGUF (empty for a file not made by this project)."""
+    """The ``vazhi.*`` keys of a GGUF, read from the file now (empty for a file not made by
+    this project); what a verifier uses, never a cache."""
     import gguf
 
     reader = gguf.GGUFReader(path, "r")

@@ -62,7 +62,13 @@ def cmd_trace(args: argparse.Namespace, instance: dg.DagsterInstance,
     return 0
 
 
+def _benchmarks(storage: VazhiStorage) -> bool:
+    return storage.catalog.has_table("benchmark_results")
+
+
 def _rows_of_run(storage: VazhiStorage, run: str) -> pl.DataFrame:
+    if not _benchmarks(storage):
+        return pl.DataFrame()
     return storage.catalog.query(
         "select * from benchmark_results where starts_with(run_id, ?) "
         "and provenance_root is not null order by variant", [run])
@@ -78,6 +84,8 @@ def resolve_model(ref: str, instance: dg.DagsterInstance,
         if result.status != VERIFIED:
             raise ProvenanceError(result.message)
         root = result.produced.metadata["provenance_root"]
+        if not _benchmarks(storage):
+            return root, None, f"{path.name}"
         rows = storage.catalog.query(
             "select * from benchmark_results where provenance_root = ? and run_id = ("
             "select max_by(run_id, measured_at) from benchmark_results where "
@@ -98,6 +106,8 @@ def resolve_model(ref: str, instance: dg.DagsterInstance,
 
 
 def latest_two(storage: VazhiStorage, recipe: str) -> list[str]:
+    if not _benchmarks(storage):
+        return []
     runs = storage.catalog.query(
         "select run_id, max(measured_at) as at from benchmark_results where recipe = ? and "
         "provenance_root is not null group by run_id order by at desc limit 2", [recipe])

@@ -27,20 +27,19 @@ class LineageDiff:
 
     def by_source(self) -> pl.DataFrame:
         """Documents and samples entered/left per source; documents that left, per step."""
+        schema = {"change": pl.String, "source": pl.String, "why": pl.String,
+                  "documents": pl.UInt32, "samples": pl.UInt32}
         docs = (self.documents.group_by("change", "source", "step")
-                .agg(documents=pl.len()).rename({"step": "why"}))
+                .agg(documents=pl.len()).rename({"step": "why"})
+                .with_columns(samples=pl.lit(0, pl.UInt32)))
         samples = (self.samples.group_by("change", "source")
-                   .agg(samples=pl.len()).with_columns(why=pl.lit("sft")))
-        frames = [f for f in (docs, samples) if f.height]
+                   .agg(samples=pl.len())
+                   .with_columns(why=pl.lit("sft"), documents=pl.lit(0, pl.UInt32)))
+        frames = [f.select([pl.col(c).cast(t) for c, t in schema.items()])
+                  for f in (docs, samples) if f.height]
         if not frames:
-            return pl.DataFrame({"change": [], "source": [], "why": [], "documents": [],
-                                 "samples": []}, schema={"change": pl.String,
-                                                         "source": pl.String, "why": pl.String,
-                                                         "documents": pl.UInt32,
-                                                         "samples": pl.UInt32})
-        return (pl.concat(frames, how="diagonal_relaxed")
-                .with_columns(pl.col("documents", "samples").fill_null(0))
-                .sort("change", "source", "why"))
+            return pl.DataFrame(schema=schema)
+        return pl.concat(frames).sort("change", "source", "why")
 
 
 def diff_manifests(old: ProvenanceManifest, new: ProvenanceManifest,

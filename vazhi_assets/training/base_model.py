@@ -509,6 +509,35 @@ def resolve_base_model(spec: ModelSpec, out_dir: Path) -> BaseModelInfo:
     return winner or info
 
 
+def resolve_shared_base_model(spec: ModelSpec, shared_root: Path, out_dir: Path) -> BaseModelInfo:
+    """:func:`resolve_base_model` once per data directory (``shared_root/<source>-<dtype>``),
+    then hard links of its files at ``out_dir``: recipes on the same base model (every demo
+    recipe) dequantize it once and share its bytes on disk."""
+    check_gpu_options(spec)
+    source_sha = source_hash(spec)
+    out_dir = Path(out_dir)
+    existing = _existing(out_dir, spec, source_sha)
+    if existing is not None:
+        return existing
+    _refuse_foreign(out_dir, MARKER)
+    key = hashlib.sha256(json.dumps(_spec_key(spec), sort_keys=True).encode()).hexdigest()[:8]
+    shared = resolve_base_model(spec, Path(shared_root) / f"{source_sha[:16]}-{key}")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        for file in Path(shared.path).iterdir():
+            if file.is_file():
+                os.link(file, tmp / file.name)
+        make_shareable(tmp)
+        winner = _publish(tmp, out_dir, lambda: _existing(out_dir, spec, source_sha))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info = winner or BaseModelInfo.from_dict(asdict(shared))
+    info.path = str(out_dir)
+    return info
+
+
 def stage_model_dir(
     model: object, tokenizer: object, out_dir: Path, spec_key: object, padding: str,
     info: BaseModelInfo,

@@ -17,7 +17,7 @@ from vazhi_assets.identity import code_version, dir_version, model_identity, tab
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
 from vazhi_assets.storage import atomic_write_text
-from vazhi_assets.training.base_model import load_tokenizer, resolve_base_model
+from vazhi_assets.training.base_model import load_tokenizer, resolve_shared_base_model
 from vazhi_assets.training.recipe_assets import RecipeRun, load_snapshot, recipe, recipe_run
 from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS
 from vazhi_assets.training.recipe_tokenizer import recipe_tokenizer
@@ -70,7 +70,8 @@ def base_model(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.M
     problems = run.spec.machine_problems(cuda_available())
     if problems:
         raise dg.Failure("recipe cannot run on this machine:\n" + "\n".join(problems))
-    info = resolve_base_model(run.spec.model, run.work.base_model)
+    info = resolve_shared_base_model(run.spec.model, storage.base / "base_models",
+                                     run.work.base_model)
     identity = model_identity(run.work.base_model)
     context.log.info(f"base model {info.name}: {info.parameters:,} parameters at {info.path}")
     return dg.MaterializeResult(

@@ -149,13 +149,13 @@ def build_cpt_shards(
     for split, count in table.group_by("split").len().iter_rows():
         manifest.documents_by_split[split] = count
     roles = {row["doc_id"]: "target" for row, _ in targets}
+    lineage = [c for c in ("url", "page_hash") if c in table.columns]
     documents = table.select(
-        "doc_id", "source", "url",
-        pl.col("page_hash") if "page_hash" in table.columns else pl.lit(None, pl.String)
-        .alias("page_hash"),
-        "language", "split", "n_tokens",
-    ).with_columns(role=pl.col("doc_id").map_elements(
-        lambda d: roles.get(d, "replay"), return_dtype=pl.String)).sort("doc_id")
+        "doc_id", "source", *lineage, "language", "split", "n_tokens",
+        role=pl.col("doc_id").map_elements(lambda d: roles.get(d, "replay"),
+                                           return_dtype=pl.String),
+    ).with_columns(pl.lit(None, pl.String).alias(c) for c in ("url", "page_hash")
+                   if c not in lineage).sort("doc_id")
     replay_tokens = sum(len(ids) for _, ids in replay)
     manifest.replay_token_share = round(replay_tokens / max(1, target_tokens + replay_tokens), 4)
 

@@ -260,7 +260,8 @@ def merged_model(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg
     info = merge_adapter_fp16(work.base_model, adapters, out, tokenizer=tokenizer,
                               inference=spec.inference, dtype=spec.export.merge_dtype)
     comparison = answers_before_after(spec, tokenizer, work.base_model, out,
-                                      end_of_turn_ids(tokenizer))
+                                      end_of_turn_ids(tokenizer),
+                                      cache_dir=storage.base / "cache" / "base_answers")
     atomic_write_text(out.parent / "answers.json",
                       json.dumps(comparison.to_dicts(), ensure_ascii=False, indent=2))
     purity = comparison.group_by("language", "model").agg(pl.col("purity").mean()).sort(
@@ -284,24 +285,52 @@ def merged_model(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg
 
 
 def answers_before_after(
-    spec: Recipe, tokenizer: object, base_dir: Path, merged_dir: Path, stops: list[int]
+    spec: Recipe, tokenizer: object, base_dir: Path, merged_dir: Path, stops: list[int],
+    cache_dir: Path | None = None,
 ) -> pl.DataFrame:
-    """Greedy answers of the base and the merged model to the golden prompts."""
-    from transformers import AutoModelForCausalLM
-
+    """Greedy answers of the base and the merged model to the golden prompts. The base's
+    answers are kept in ``cache_dir`` under a key of everything they depend on (weights,
+    template, prompts, budget, stops, penalty): recipes and retrains on the same base reuse
+    them."""
     prompts = ev.golden_prompts()
     rows = []
     for label, path in (("base", base_dir), ("merged", merged_dir)):
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype="float32")
-        for language in spec.data.languages:
-            # as the merged model ships (generation_config) and as the GGUF probe asks
-            answers = ev.greedy_answers(model, tokenizer, prompts[language], 64, stops,
-                                        spec.inference.repetition_penalty)
-            for check in ev.check_answers(language, prompts[language], answers):
-                rows.append({"model": label, "language": language, "prompt": check.prompt,
-                             "answer": check.answer, "purity": check.purity,
-                             "loop": check.loop, "echo": check.echo})
+        key = None
+        if label == "base" and cache_dir is not None:
+            key = sha256_bytes(json.dumps({
+                "weights": model_identity(path)["weights_sha256"],
+                "template": tokenizer.chat_template, "languages": spec.data.languages,
+                "prompts": {lang: prompts[lang] for lang in spec.data.languages},
+                "max_new_tokens": 64, "stops": stops,
+                "repetition_penalty": spec.inference.repetition_penalty,
+            }, sort_keys=True, ensure_ascii=False).encode())
+            cached = cache_dir / f"{key}.json"
+            if cached.exists():
+                rows += json.loads(cached.read_text(encoding="utf-8"))
+                continue
+        found = _golden_answers(spec, tokenizer, path, label, prompts, stops)
+        if key is not None:
+            atomic_write_text(cache_dir / f"{key}.json",
+                              json.dumps(found, ensure_ascii=False, indent=2))
+        rows += found
     return pl.DataFrame(rows)
+
+
+def _golden_answers(spec: Recipe, tokenizer: object, path: Path, label: str,
+                    prompts: dict[str, list[str]], stops: list[int]) -> list[dict]:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype="float32")
+    rows = []
+    for language in spec.data.languages:
+        # as the merged model ships (generation_config) and as the GGUF probe asks
+        answers = ev.greedy_answers(model, tokenizer, prompts[language], 64, stops,
+                                    spec.inference.repetition_penalty)
+        for check in ev.check_answers(language, prompts[language], answers):
+            rows.append({"model": label, "language": language, "prompt": check.prompt,
+                         "answer": check.answer, "purity": check.purity,
+                         "loop": check.loop, "echo": check.echo})
+    return rows
 
 
 def _answers(storage: VazhiStorage, context: dg.AssetCheckExecutionContext) -> list[dict]:
