@@ -93,8 +93,10 @@ def retrained(corpus_run: Materialized, tiny_base_dir: Path,
         "model": {"name": str(tiny_base_dir), "max_seq_length": 128},
         # Tamil only and no English replay: what changes is the Tamil corpus alone
         "data": {"languages": ["ta"], "replay_ratio": 0.0, "sft_max_per_source": 12},
-        "cpt": {"max_steps": 2, "eval_steps": 50, "save_steps": 50},
-        "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50},
+        "cpt": {"max_steps": 2, "eval_steps": 50, "save_steps": 50,
+                     "max_eval_samples": 16},
+        "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50,
+                     "max_eval_samples": 16},
         "preflight_steps": 1, "preflight_check_answers": False,
     }), encoding="utf-8")
     add_recipe(recipe, instance, user_dir=root / "data" / "recipes")

@@ -63,8 +63,10 @@ def test_two_recipes_at_once_do_not_collide(corpus_run: Materialized, tiny_base_
             "inherits": "demo", "name": name,
             "model": {"name": str(tiny_base_dir), "max_seq_length": 128},
             "data": {"sft_max_per_source": 12},
-            "cpt": {"max_steps": 2, "eval_steps": 50, "save_steps": 50},
-            "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50},
+            "cpt": {"max_steps": 2, "eval_steps": 50, "save_steps": 50,
+                     "max_eval_samples": 16},
+            "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50,
+                     "max_eval_samples": 16},
             "preflight_steps": 1, "preflight_check_answers": False}), encoding="utf-8")
         add_recipe(path, instance, user_dir=data / "recipes")
     script = tmp_path / "worker.py"

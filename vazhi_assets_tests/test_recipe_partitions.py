@@ -35,16 +35,19 @@ SMALL = {
     "inherits": "demo",
     "model": {"max_seq_length": 128},
     "data": {"languages": ["ur"], "sft_max_per_source": 12},
-    "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50, "per_device_batch_size": 2},
+    "sft": {"max_steps": 2, "eval_steps": 50, "save_steps": 50, "per_device_batch_size": 2,
+            "max_eval_samples": 16},
     "preflight_steps": 1,
-    "export": {"eval_items": 1},
+    # one held-out text and three golden prompts: one answer flipping script moves the mean
+    # purity by a third, so the drift tolerance is wide at this scale
+    "export": {"eval_items": 1, "max_purity_drop": 0.7},
     "feedback": {"min_new_corrections": 1},
 }
 RECIPES = {
     # continued pre-training, then SFT
     "real-a": {**SMALL, "description": "Urdu, CPT then SFT (test scale)",
                "cpt": {"max_steps": 2, "eval_steps": 50, "save_steps": 50,
-                       "per_device_batch_size": 2}},
+                       "per_device_batch_size": 2, "max_eval_samples": 16}},
     # SFT only, like the Saudi-dialect recipe
     "real-b": {**SMALL, "description": "Urdu, SFT only (test scale)", "cpt": None},
 }

@@ -27,8 +27,8 @@ def tiny_recipe(path: Path, tiny_base_dir: Path, name: str = "tiny-test", **data
         "name": name,
         "model": {"name": str(tiny_base_dir), "max_seq_length": 128},
         "data": {"sft_max_per_source": 24, **data},
-        "cpt": {"max_steps": 4, "eval_steps": 2, "save_steps": 2},
-        "sft": {"max_steps": 4, "eval_steps": 2, "save_steps": 2},
+        "cpt": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "max_eval_samples": 16},
+        "sft": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "max_eval_samples": 16},
         "preflight_steps": 1,
         # a random model cannot answer; the rehearsal here checks the mechanics only
         "preflight_check_answers": False,
@@ -177,7 +177,7 @@ def test_recipe_without_cpt_trains_alpaca_sft_only(shared: Shared, tiny_base_dir
     path.write_text(yaml.safe_dump({
         "inherits": "saudi-dialect-demo", "name": "tiny-dialect",
         "model": {"name": str(tiny_base_dir), "max_seq_length": 128},
-        "sft": {"max_steps": 4, "eval_steps": 2, "save_steps": 2},
+        "sft": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "max_eval_samples": 16},
         "preflight_steps": 1, "preflight_check_answers": False,
     }), encoding="utf-8")
     result = run_training(shared, path)

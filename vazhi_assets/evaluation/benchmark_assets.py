@@ -71,7 +71,7 @@ def stamp(context: dg.AssetExecutionContext, run: RecipeRun, consumed: list[Cons
           provenance_root: str | None) -> dict[str, str | None]:
     """Columns that tie a benchmark row to its run, recipe, code and the exact lineage."""
     return {
-        "run_id": context.run_id,
+        "run_id": context.run.run_id,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "recipe": run.name,
         "recipe_hash": run.spec.content_hash(),
@@ -194,12 +194,12 @@ def benchmark_table(
     table = pl.DataFrame(rows)
     storage.catalog.append_rows("benchmark_results", table)
     out = run.work.dir("benchmark_table")
-    atomic_write_text(out / f"{context.run_id}.json", json.dumps(
+    atomic_write_text(out / f"{context.run.run_id}.json", json.dumps(
         {"rows": rows, "answers": answers}, ensure_ascii=False, indent=2, default=str))
     shown = table.drop(*HIDDEN)
     history = storage.catalog.query(
         "select count(*) as n from benchmark_results where recipe = ?", [run.name])["n"][0]
-    previous = previous_rows(storage, run.name, context.run_id)
+    previous = previous_rows(storage, run.name, context.run.run_id)
     diff = (lineage_diff_metadata(storage, previous, table, root) if previous is not None
             else {"lineage_diff": dg.MetadataValue.md("_first benchmark of this partition_")})
     content = short(sha256_bytes(json.dumps(rows, sort_keys=True, default=str).encode()))

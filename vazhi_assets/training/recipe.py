@@ -87,6 +87,8 @@ class ScheduleSpec(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     eval_steps: int = Field(10, ge=1)
+    #: validation rows evaluated during training (None: every row of the val split)
+    max_eval_samples: int | None = Field(None, ge=1)
     save_steps: int = Field(10, ge=1)
     logging_steps: int = Field(1, ge=1)
     seed: int = 42

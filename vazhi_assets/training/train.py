@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vazhi_assets.storage import atomic_write_text
 from vazhi_assets.training.recipe import LoraSpec, ModelSpec, ScheduleSpec
@@ -305,6 +306,15 @@ def _resume_point(checkpoints: Path, log: Log, label: str) -> tuple[str | None, 
     return last, int(state["global_step"])
 
 
+def eval_subset(dataset: Any, schedule: ScheduleSpec) -> Any:
+    """The validation rows evaluated during training: all of them, or ``max_eval_samples``
+    drawn with the schedule's seed (the same rows at every evaluation and on resume)."""
+    limit = schedule.max_eval_samples
+    if limit is None or len(dataset) <= limit:
+        return dataset
+    return dataset.shuffle(seed=schedule.seed).select(range(limit))
+
+
 def train_cpt(
     base_dir: Path,
     shards_dir: Path,
@@ -337,7 +347,7 @@ def train_cpt(
         model=model,
         args=args,
         train_dataset=data["train"],
-        eval_dataset=data["val"],
+        eval_dataset=eval_subset(data["val"], schedule),
         data_collator=default_data_collator,
         callbacks=[progress],
     )
@@ -405,7 +415,7 @@ def train_sft(
         model=model,
         args=config,
         train_dataset=data["train"],
-        eval_dataset=data["val"],
+        eval_dataset=eval_subset(data["val"], schedule),
         processing_class=tokenizer,
         peft_config=lora_config(lora),
         callbacks=[progress],
