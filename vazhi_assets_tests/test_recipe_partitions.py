@@ -134,8 +134,8 @@ def test_each_partition_names_only_its_own_recipe(two_recipes: TwoRecipes,
         other = next(n for n in RECIPES if n != name)
         published = t.work(name) / "published"
         files = sorted(p.name for p in published.iterdir() if p.is_file())
-        assert files == sorted(f"{name}-{ft}.{ext}" for ft in ("F16", "Q8_0", "Q4_K_M")
-                               for ext in ("gguf", "Modelfile")) + ["README.md"]
+        assert files == sorted([f"{name}-{ft}.{ext}" for ft in ("F16", "Q8_0", "Q4_K_M")
+                                for ext in ("gguf", "Modelfile")] + ["README.md"])
         card = (published / "README.md").read_text(encoding="utf-8")
         assert f"# {name}" in card and other not in card
         root = _meta(t.results[name], "training_provenance")["provenance_root"]

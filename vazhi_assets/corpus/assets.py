@@ -340,8 +340,11 @@ def pretraining_mix(
 def cleaning_report(
     context: dg.AssetExecutionContext, storage: VazhiStorage
 ) -> dg.MaterializeResult:
-    pages = pl.concat(list(storage.read_partitions("raw_crawl", REGISTRY.names).values()),
-                      how="vertical_relaxed")
+    crawls = storage.read_partitions("raw_crawl", REGISTRY.names)
+    pages = pl.concat(list(crawls.values()), how="vertical_relaxed")
+    # a report shows what happened even when a check failed: lineage without the gate
+    consumed = [consume(context, raw_crawl.key, partition=name, content_hash=crawl_version(f),
+                        checks=[]) for name, f in sorted(crawls.items())]
     parts = [report.crawl_funnel(pages)]
     for name in ("cleaned_urdu_corpus", "cleaned_tamil_corpus", "english_replay"):
         part = storage.read_table("cleaning_funnel", name)
@@ -355,6 +358,10 @@ def cleaning_report(
     storage.write_table("cleaning_report", funnel)
     storage.catalog.replace_table("retention_by_source", retention)
     finals = [storage.read_table(n) for n in ("deduplicated_corpus", "english_replay")]
+    consumed += [consume(context, name, content_hash=table_version(frame, "doc_id"), checks=[])
+                 for name, frame in zip(("deduplicated_corpus", "english_replay"), finals,
+                                        strict=True) if frame is not None]
+    content = table_version(funnel, ["source", "step"])
     volume = report.volume_retention(
         pages, pl.concat([f.select("source", "text") for f in finals if f is not None]))
     storage.catalog.replace_table("volume_retention", volume)
@@ -364,7 +371,10 @@ def cleaning_report(
         [s.name for s in REGISTRY.sources if s.role == "target"]))
     total_retention = float(overall["kept"].sum() / max(1, overall["fetched"].sum()))
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(content),
         metadata={
+            "content_hash": content,
+            **consumed_metadata(consumed),
             "dagster/row_count": funnel.height,
             "target_retention": round(total_retention, 4),
             "qalb_retention": 0.678,

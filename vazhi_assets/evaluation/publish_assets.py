@@ -20,7 +20,7 @@ from vazhi_assets.gates import (
     latest_materialization,
     lineage_problems,
 )
-from vazhi_assets.identity import code_version, sha256_file
+from vazhi_assets.identity import code_version, sha256_bytes, sha256_file
 from vazhi_assets.identity import version as short
 from vazhi_assets.provenance.assets import provenance_store, read_pointer
 from vazhi_assets.provenance.manifest import load_manifest, manifest_dir
@@ -144,10 +144,11 @@ def model_card(context: dg.AssetExecutionContext, storage: VazhiStorage) -> dg.M
         replace_dir(staging, published)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    content = short(sha256_bytes(card.encode() + "".join(f["sha256"] for f in files).encode()))
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(short(root)),
+        data_version=dg.DataVersion(content),
         metadata={
-            **run.tags(), "content_hash": short(root), **consumed_metadata(consumed),
+            **run.tags(), "content_hash": content, **consumed_metadata(consumed),
             "provenance_root": root,
             "path": dg.MetadataValue.path(str(published / "README.md")),
             "card": dg.MetadataValue.md(card.split("---", 2)[2][:20000]),
