@@ -22,15 +22,22 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    """sha256 of a file, memoised per (path, inode, size, mtime) within the process."""
+    """sha256 of a file, read from disk every time: what identities and integrity checks use
+    (a file changed in place with its size and mtime kept must not pass as the old one)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file_memo(path: Path) -> str:
+    """:func:`sha256_file` memoised per (path, inode, size, mtime) within the process: only for
+    read-only inputs hashed again and again (an installed wheel's model file)."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _FILE_CACHE:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _FILE_CACHE[key] = digest.hexdigest()
+        _FILE_CACHE[key] = sha256_file(path)
     return _FILE_CACHE[key]
 
 

@@ -82,6 +82,15 @@ def copy_crawl(source: Path, target: Path, skip: tuple[str, ...] = ()) -> None:
     shutil.copytree(source / "raw_html", target / "raw_html", dirs_exist_ok=True)
 
 
+def disk_instance(root: Path) -> tuple[dg.DagsterInstance, Path]:
+    """A Dagster instance kept on disk under ``root/home`` (so a command or a second process
+    can open it with ``DAGSTER_HOME``), telemetry off."""
+    home = root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return dg.DagsterInstance.from_config(str(home)), home
+
+
 def seed_crawl(instance: dg.DagsterInstance, data_dir: Path) -> list[str]:
     """Record in ``instance`` a materialization of every raw_crawl partition whose file is in
     ``data_dir`` (with its content hash), as if that instance had crawled it: the crawl runs

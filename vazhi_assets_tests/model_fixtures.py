@@ -44,7 +44,8 @@ def _hub_offline() -> None:
 
 
 def _cache_root(tmp_path_factory: pytest.TempPathFactory, label: str) -> Path:
-    from vazhi_assets.training.base_model import sha256_file, smollm2_gguf_path
+    from vazhi_assets.identity import sha256_file_memo as sha256_file
+    from vazhi_assets.training.base_model import smollm2_gguf_path
 
     cache = os.environ.get(CACHE_ENV)
     if cache:

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 import yaml
 
-from vazhi_assets_tests.conftest import Materialized, corpus_instance
+from vazhi_assets_tests.conftest import Materialized, corpus_instance, disk_instance
 
 pytestmark = pytest.mark.slow
 
@@ -82,10 +82,7 @@ def retrained(corpus_run: Materialized, tiny_base_dir: Path,
     from vazhi_assets.training.recipe_registry import add_recipe
 
     root = tmp_path_factory.mktemp("lineage")
-    home = root / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.from_config(str(home))
+    instance, home = disk_instance(root)
     instance, resources = corpus_instance(corpus_run, root, skip=(ADDED,), instance=instance)
     recipe = root / "tiny-diff.yaml"
     recipe.write_text(yaml.safe_dump({

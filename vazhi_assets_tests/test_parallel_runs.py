@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 import yaml
 
-from vazhi_assets_tests.conftest import Materialized, corpus_instance
+from vazhi_assets_tests.conftest import Materialized, corpus_instance, disk_instance
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +50,7 @@ def test_two_recipes_at_once_do_not_collide(corpus_run: Materialized, tiny_base_
                                              tmp_path: Path, record_property: object) -> None:
     from vazhi_assets.training.recipe_registry import add_recipe
 
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.from_config(str(home))
+    instance, home = disk_instance(tmp_path)
     instance, resources = corpus_instance(corpus_run, tmp_path, instance=instance)
     data = tmp_path / "data"
     jobs = {"tiny-par-a": "urdu_blog", "tiny-par-b": "tamil_udhr"}

@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 import yaml
 
-from vazhi_assets_tests.conftest import Materialized, corpus_instance
+from vazhi_assets_tests.conftest import Materialized, corpus_instance, disk_instance
 from vazhi_assets_tests.model_fixtures import gguf_tools_missing
 
 pytestmark = pytest.mark.slow
@@ -95,10 +95,7 @@ def two_recipes(corpus_run: Materialized, tmp_path_factory: pytest.TempPathFacto
     from vazhi_assets.training.recipe_registry import add_recipe, register_recipes
 
     root = tmp_path_factory.mktemp("recipes")
-    home = root / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.from_config(str(home))
+    instance, home = disk_instance(root)
     instance, resources = corpus_instance(corpus_run, root, instance=instance)
     data = root / "data"
     register_recipes(instance, user_dir=data / "recipes")  # the bundled ones, as the demo does

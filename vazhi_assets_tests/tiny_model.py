@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from vazhi_assets.identity import sha256_file
 from vazhi_assets.training.base_model import (
     MARKER,
     BaseModelInfo,
     count_parameters,
-    sha256_file,
     stage_model_dir,
 )
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import os
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from vazhi_assets.identity import sha256_file
 
 GGUF_MAGIC = b"GGUF"
 SETUP_HINT = "run `make gguf-tools`"
@@ -49,14 +50,6 @@ def staging_path(final: Path) -> Path:
     return final.parent / f".gguf-partial-{os.getpid()}-{uuid.uuid4().hex[:12]}.gguf"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def sidecar_path(path: Path) -> Path:
     """``model.gguf`` -> ``model.gguf.sha256`` (``sha256sum -c`` format)."""
     return path.with_name(path.name + ".sha256")
@@ -64,7 +57,7 @@ def sidecar_path(path: Path) -> Path:
 
 def publish(staging: Path, final: Path) -> Path:
     """Rename a finished file into place and record its digest beside it."""
-    digest = file_sha256(staging)
+    digest = sha256_file(staging)
     sidecar = sidecar_path(final)
     sidecar.unlink(missing_ok=True)  # never leave a digest that describes an older file
     staging.replace(final)
@@ -202,7 +195,7 @@ def verify_gguf(path: Path, expected_sha256: str | None = None) -> dict[str, Any
     expected = expected_sha256
     if expected is None and sidecar_path(path).is_file():
         expected = sidecar_path(path).read_text(encoding="utf-8").split()[0]
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if expected is not None and actual != expected.lower():
         raise ExportError(f"{path} is corrupted: sha256 {actual} does not match the recorded "
                           f"{expected}")

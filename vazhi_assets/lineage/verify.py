@@ -3,7 +3,6 @@ it? Answered from the Dagster instance and the provenance store, never from the 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,19 +10,11 @@ from typing import Any
 
 import dagster as dg
 
+from vazhi_assets.identity import sha256_file
 from vazhi_assets.provenance.manifest import ProvenanceError, ProvenanceManifest, load_manifest
 
 GGUF_ASSET_NAMES = ("gguf_f16", "gguf_q8_0", "gguf_q4_k_m")
 VERIFIED, MODIFIED, UNKNOWN = "verified", "modified", "unknown"
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 read from disk every time (a verifier must not trust a cache keyed by mtime)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -81,7 +72,7 @@ def verify_file(path: Path, instance: dg.DagsterInstance, store: Path) -> Verifi
 
     started = time.perf_counter()
     path = Path(path)
-    sha = file_sha256(path)
+    sha = sha256_file(path)  # read now: a verifier trusts no cache
     try:
         embedded = read_provenance(path)
     except Exception as exc:  # not a GGUF, or a damaged header

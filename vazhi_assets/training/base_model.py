@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from vazhi_assets.identity import sha256_file_memo
 from vazhi_assets.storage import atomic_write_text
 from vazhi_assets.training.recipe import OFFLINE_SMOLLM2, ModelSpec
 
@@ -109,22 +110,6 @@ def _smollm2_version() -> str | None:
         return None
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, memoised per (path, size, mtime) within the process."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _SHA_CACHE[key] = digest.hexdigest()
-    return _SHA_CACHE[key]
-
-
 def sha256_dir(path: Path) -> str:
     """One hash over a checkpoint directory: config, weights and tokenizer files, by name."""
     digest = hashlib.sha256()
@@ -135,7 +120,7 @@ def sha256_dir(path: Path) -> str:
     if not any(p.name == "config.json" for p in files):
         raise BaseModelError(f"{path} has no config.json: not a transformers checkpoint")
     for file in files:
-        digest.update(file.name.encode() + b"\0" + sha256_file(file).encode() + b"\n")
+        digest.update(file.name.encode() + b"\0" + sha256_file_memo(file).encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -175,7 +160,7 @@ def _hub_commit(name: str, revision: str | None) -> str | None:
 def source_hash(spec: ModelSpec) -> str:
     kind = source_kind(spec)
     if kind == "offline-gguf":
-        return sha256_file(smollm2_gguf_path())
+        return sha256_file_memo(smollm2_gguf_path())
     if kind == "local":
         return sha256_dir(Path(spec.name).expanduser())
     commit = _hub_commit(spec.name, spec.revision)

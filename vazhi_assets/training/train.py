@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vazhi_assets.identity import sha256_file
 from vazhi_assets.storage import atomic_write_text
 from vazhi_assets.training.recipe import LoraSpec, ModelSpec, ScheduleSpec
 
@@ -254,14 +255,6 @@ def _finish(
     return result
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def inputs_fingerprint(base_dir: Path, data_files: list[Path], adapters: list[Path],
                        **settings: object) -> str:
     """What a training run depends on: base model identity, data bytes, adapters it starts
@@ -269,8 +262,8 @@ def inputs_fingerprint(base_dir: Path, data_files: list[Path], adapters: list[Pa
     marker = base_dir / "vazhi_base.json"
     payload = {
         "base": marker.read_text(encoding="utf-8") if marker.exists() else str(base_dir),
-        "data": [_file_digest(f) for f in sorted(data_files)],
-        "adapters": [_file_digest(a / "adapter_model.safetensors") for a in adapters
+        "data": [sha256_file(f) for f in sorted(data_files)],
+        "adapters": [sha256_file(a / "adapter_model.safetensors") for a in adapters
                      if (a / "adapter_model.safetensors").exists()],
         "settings": {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v
                      for k, v in sorted(settings.items())},
