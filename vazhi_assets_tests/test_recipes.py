@@ -187,3 +187,65 @@ def test_generation_markers_and_default_system_prompts() -> None:
     template = training_template(stock)
     assert "You are Qwen, a helpful assistant." in template
     assert "messages[0]['content'] + '<|im_end|>" not in template.split("generation")[0]
+
+
+def test_a_users_recipe_becomes_a_partition(tmp_path: Path) -> None:
+    """`vazhi-recipe add` validates, stores the file (relative paths made absolute) and
+    registers the partition; bad files are refused with the reason, nothing registered."""
+    from vazhi_assets.training.recipe_registry import RecipeError, add_recipe, register_recipes
+
+    instance = dg.DagsterInstance.ephemeral()
+    user = tmp_path / "data" / "recipes"
+    origin = tmp_path / "mine"
+    origin.mkdir()
+    (origin / "extra.jsonl").write_text("", encoding="utf-8")
+    path = origin / "my-urdu.yaml"
+    write(path, {"inherits": "alif-urdu-demo", "name": "my-urdu",
+                 "data": {"sft_files": ["extra.jsonl"]}})
+    spec = add_recipe(path, instance, user_dir=user)
+    assert spec.name == "my-urdu" and instance.has_dynamic_partition("recipe", "my-urdu")
+    stored = yaml.safe_load((user / "my-urdu.yaml").read_text())
+    assert stored["data"]["sft_files"] == [str(origin / "extra.jsonl")]
+    assert load_recipe("my-urdu", user).data.sft_files == [str(origin / "extra.jsonl")]
+
+    for bad, needle in (({"inherits": "demo", "name": "demo"}, "is a bundled recipe"),
+                        ({"inherits": "demo", "name": "Bad Name"}, "cannot be a partition key"),
+                        ({"inherits": "demo", "name": "x", "cpt": {"max_stepz": 1}},
+                         "max_stepz")):
+        with pytest.raises(RecipeError, match=needle):
+            add_recipe(Path(write(tmp_path / "bad.yaml", bad)), instance, user_dir=user)
+    assert instance.get_dynamic_partitions("recipe") == ["my-urdu"]
+    new = register_recipes(instance, user_dir=user)
+    assert "demo" in new and "my-urdu" not in new and set(list_recipes()) <= set(
+        instance.get_dynamic_partitions("recipe"))
+
+
+def test_recipe_files_sensor_registers_and_snapshots(tmp_path: Path) -> None:
+    from vazhi_assets.resources import VazhiStorage
+    from vazhi_assets.training.recipe_assets import recipe_files
+
+    instance = dg.DagsterInstance.ephemeral()
+    storage = VazhiStorage(root=str(tmp_path / "data"))
+    user = tmp_path / "data" / "recipes"
+    user.mkdir(parents=True)
+    write(user / "mine.yaml", {"inherits": "demo", "name": "mine"})
+    write(user / "broken.yaml", {"inherits": "demo", "name": "broken", "cpt": {"nope": 1}})
+
+    def tick(cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"storage": storage})
+        return recipe_files(context)
+
+    first = tick(None)
+    [added] = first.dynamic_partitions_requests
+    assert "mine" in added.partition_keys and "demo" in added.partition_keys
+    assert "broken" not in added.partition_keys  # invalid: logged, never a partition
+    assert {r.partition_key for r in first.run_requests} >= {"mine", "demo"}
+    instance.add_dynamic_partitions("recipe", list(added.partition_keys))
+    assert isinstance(tick(first.cursor), dg.SkipReason)  # nothing new, nothing changed
+
+    write(user / "mine.yaml", {"inherits": "demo", "name": "mine", "sft": {"max_steps": 3}})
+    changed = tick(first.cursor)
+    [request] = changed.run_requests
+    assert request.partition_key == "mine" and request.run_key.startswith("recipe-mine-")
+    assert not changed.dynamic_partitions_requests
