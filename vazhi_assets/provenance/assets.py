@@ -73,7 +73,7 @@ def excluded_documents(storage: VazhiStorage, run: RecipeRun) -> pl.DataFrame:
             reason=pl.lit("val split: evaluation only")))
         replay = storage.read_table("english_replay")
         if replay is not None:
-            unused = replay.filter(~pl.col("doc_id").is_in(packed["doc_id"]))
+            unused = replay.filter(~pl.col("doc_id").is_in(packed["doc_id"].unique().to_list()))
             parts.append(unused.select("doc_id", "source", "url", step=pl.lit("replay_budget"),
                                        reason=pl.lit("English replay beyond the recipe's share")))
     if not parts:
