@@ -260,6 +260,13 @@ def test_feedback_retrain_shows_what_entered_beside_the_deltas(two_recipes: TwoR
     rows = t.resources["storage"].catalog.query(
         "select distinct run_id from benchmark_results where recipe = 'real-a'")
     assert rows.height == 1  # the other partition was not retrained
+    # the console diff of the partition's last two benchmark runs says the same
+    cli = lineage_cli(t, "diff", "--recipe", "real-b")
+    assert cli.returncode == 0, cli.stderr
+    assert f"{t.results['real-b'].run_id[:8]}" in cli.stdout and run.run_id[:8] in cli.stdout
+    assert "| entered |" in cli.stdout and "feedback" in cli.stdout
+    single = lineage_cli(t, "diff", "--recipe", "real-a")
+    assert single.returncode == 2 and "has 1 benchmark runs" in single.stderr
 
 
 def _recheck(t: TwoRecipes, asset: str, check: str, partition: str) -> dg.ExecuteInProcessResult:

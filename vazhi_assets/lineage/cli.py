@@ -109,8 +109,9 @@ def latest_two(storage: VazhiStorage, recipe: str) -> list[str]:
     if not _benchmarks(storage):
         return []
     runs = storage.catalog.query(
-        "select run_id, max(measured_at) as at from benchmark_results where recipe = ? and "
-        "provenance_root is not null group by run_id order by at desc limit 2", [recipe])
+        "select run_id, max(measured_at) as last_measured from benchmark_results "
+        "where recipe = ? and provenance_root is not null "
+        "group by run_id order by last_measured desc limit 2", [recipe])
     return list(reversed(runs["run_id"].to_list()))
 
 
