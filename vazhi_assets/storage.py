@@ -13,6 +13,22 @@ import duckdb
 import polars as pl
 
 
+def umask_mode(directory: bool = False) -> int:
+    """The mode a plain ``open``/``mkdir`` would give under the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def make_shareable(path: Path) -> None:
+    """mkstemp/mkdtemp create 0600/0700 entries; give ``path`` (and a tree under it) the
+    umask's modes, as files written in place would have."""
+    os.chmod(path, umask_mode(path.is_dir()))
+    if path.is_dir():
+        for entry in path.rglob("*"):
+            os.chmod(entry, umask_mode(entry.is_dir()))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,6 +38,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -39,6 +56,7 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
     os.close(fd)
     try:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -54,6 +55,12 @@ def test_manifest_round_trip_and_recompute(tmp_path: Path) -> None:
     again = load_manifest(tmp_path, manifest.root)
     assert again.recompute_root() == manifest.root
     assert save_manifest(manifest, tmp_path) == folder  # same root: stored once, kept
+    # staged with mkdtemp/mkstemp, stored with the modes a plain write would give
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for entry in [folder, *folder.iterdir()]:
+        expected = (0o777 if entry.is_dir() else 0o666) & ~umask
+        assert entry.stat().st_mode & 0o777 == expected, entry
     other = ProvenanceManifest.build({**HEADER, "code_version": "cafe"}, docs("a", "b"),
                                      samples("s1"))
     assert other.root != manifest.root  # the code version is part of what made the model

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from vazhi_assets.provenance.merkle import leaf_hash, merkle_root
-from vazhi_assets.storage import write_parquet
+from vazhi_assets.storage import make_shareable, write_parquet
 
 DOCUMENT_COLUMNS = ["doc_id", "source", "url", "page_hash", "language", "role"]
 SAMPLE_COLUMNS = ["sample_id", "source", "format", "language", "feedback_id"]
@@ -119,6 +119,7 @@ def save_manifest(manifest: ProvenanceManifest, store: Path,
         (staging / "manifest.json").write_text(
             json.dumps(manifest.summary(), ensure_ascii=False, indent=2, sort_keys=True),
             encoding="utf-8")
+        make_shareable(staging)
         try:
             os.rename(staging, target)
         except OSError:  # a parallel run stored the same root first: same content

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vazhi_assets.identity import sha256_file_memo
-from vazhi_assets.storage import atomic_write_text
+from vazhi_assets.storage import atomic_write_text, make_shareable
 from vazhi_assets.training.recipe import OFFLINE_SMOLLM2, ModelSpec
 
 MARKER = "vazhi_base.json"
@@ -395,15 +395,6 @@ def _existing(out_dir: Path, spec: ModelSpec, source_sha: str) -> BaseModelInfo 
     info = BaseModelInfo.from_dict(marker["info"])
     info.path = str(out_dir)
     return info
-
-
-def make_shareable(directory: Path) -> None:
-    """mkdtemp/mkstemp create 0700/0600 entries; give the published tree the umask's modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)
-    for path in directory.rglob("*"):
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _publish(tmp: Path, out_dir: Path, valid: Callable[[], Any]) -> Any:

@@ -16,7 +16,7 @@ from vazhi_assets.gates import blocking_check, consume, consumed_metadata
 from vazhi_assets.identity import code_version, dir_version, model_identity, table_version
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
-from vazhi_assets.storage import atomic_write_text
+from vazhi_assets.storage import atomic_write_text, make_shareable
 from vazhi_assets.training.base_model import load_tokenizer, resolve_shared_base_model
 from vazhi_assets.training.recipe_assets import RecipeRun, load_snapshot, recipe, recipe_run
 from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS
@@ -35,6 +35,7 @@ def _asset(**kwargs: object) -> dict:
 
 def replace_dir(staging: Path, target: Path) -> None:
     """Swap a finished ``staging`` directory into ``target`` (the old one removed after)."""
+    make_shareable(staging)
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
