@@ -337,6 +337,31 @@ def test_training_template_matches_stock_and_masks_assistant(tiny_base_dir: Path
     assert short.assistant_tokens_truncated > 0 and len(short.input_ids) == 12
 
 
+def test_sft_shards_keep_a_feedback_row_after_many_bundled_ones(tiny_base_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    """The demo's SFT set has ~300 bundled samples (no feedback id) before the first user
+    correction; the shard table must type the column from the schema, not the first rows."""
+    from vazhi_assets.training.base_model import load_tokenizer
+    from vazhi_assets.training.recipe import load_recipe
+    from vazhi_assets.training.sft_render import training_template
+    from vazhi_assets.training.sft_samples import Sample
+    from vazhi_assets.training.sft_stage import render_sft_shards
+
+    tokenizer = load_tokenizer(tiny_base_dir, 256)
+    samples = [Sample([{"role": "user", "content": f"سوال {i}"},
+                       {"role": "assistant", "content": f"جواب {i}"}], "ur", "bundled_ur",
+                      "chatml") for i in range(150)]
+    samples.append(Sample([{"role": "user", "content": "دارالحکومت؟"},
+                           {"role": "assistant", "content": "اسلام آباد۔"}], "ur", "feedback",
+                          "feedback", meta={"feedback_id": "1ab84dddb6ac6798d4a3"}))
+    frame, stats = render_sft_shards(samples, tokenizer, training_template(
+        tokenizer.chat_template), load_recipe("demo"), tmp_path)
+    assert frame.height == stats["samples"] == 151
+    train = pl.read_parquet(tmp_path / "train.parquet")
+    [row] = train.filter(pl.col("feedback_id").is_not_null()).iter_rows(named=True)
+    assert row["feedback_id"] == "1ab84dddb6ac6798d4a3" and row["split"] == "train"
+
+
 @pytest.mark.parametrize("flag", ["load_in_4bit", "use_unsloth"])
 def test_gpu_only_options_fail_clearly_on_cpu(flag: str) -> None:
     from vazhi_assets.training.recipe import ModelSpec

@@ -55,6 +55,17 @@ def full_sequence_loss(rendered: Rendered) -> Rendered:
     return Rendered(rendered.input_ids, [1] * n, rendered.tokens_before_truncation, n, 0)
 
 
+#: One rendered SFT sample per row (explicit: ``feedback_id`` is null for every bundled sample,
+#: so inferring from the first rows would type it Null and fail on the first feedback row).
+SFT_SHARD_SCHEMA = {
+    "sample_id": pl.String, "language": pl.String, "format": pl.String, "source": pl.String,
+    "feedback_id": pl.String, "split": pl.String,
+    "input_ids": pl.List(pl.Int64), "assistant_masks": pl.List(pl.Int64),
+    "n_tokens": pl.Int64, "tokens_before_truncation": pl.Int64, "trained_tokens": pl.Int64,
+    "assistant_tokens_truncated": pl.Int64,
+}
+
+
 def render_sft_shards(
     samples: list[Sample], tokenizer: Any, template: str, spec: Recipe, out: Path,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -88,7 +99,7 @@ def render_sft_shards(
             "trained_tokens": rendered.trained_tokens,
             "assistant_tokens_truncated": rendered.assistant_tokens_truncated,
         })
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows, schema=SFT_SHARD_SCHEMA)
     out.mkdir(parents=True, exist_ok=True)
     for split in ("train", "val"):
         write_parquet(frame.filter(pl.col("split") == split), out / f"{split}.parquet")
