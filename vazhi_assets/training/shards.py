@@ -135,7 +135,7 @@ def build_cpt_shards(
     replay = _replay_budget(target_tokens, pool, replay_ratio)
     manifest.unused_replay_documents = [row["doc_id"] for row, _ in pool[len(replay):]][:64]
     docs = targets + replay
-    table = pl.DataFrame([row for row, _ in docs]).with_columns(
+    table = pl.DataFrame([row for row, _ in docs], infer_schema_length=None).with_columns(
         n_tokens=pl.Series([len(ids) for _, ids in docs]))
     table = assign_splits(table, val_fraction)
     split_by_id = dict(zip(table["doc_id"], table["split"], strict=True))
