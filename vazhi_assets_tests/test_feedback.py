@@ -130,3 +130,33 @@ def test_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(SystemExit):
         cli.main(["add", "--prompt", "p", "--answer", "a", "--rating", "sideways",
                   "--language", "ur", "--model-version", "v"])
+
+
+def test_a_failed_retrain_leaves_the_partition_retrainable() -> None:
+    """The last good merged model is still there after a retrain fails; the sensor must keep
+    offering that partition (its Dagster partition status is FAILED then)."""
+    import dagster as dg
+
+    from vazhi_assets.feedback.assets import trained_recipes
+    from vazhi_assets.training.recipe_registry import RECIPE_PARTITIONS
+
+    fail = {"now": False}
+
+    @dg.asset(name="merged_model", partitions_def=RECIPE_PARTITIONS)
+    def merged_model() -> None:
+        if fail["now"]:
+            raise RuntimeError("retrain failed")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(RECIPE_PARTITIONS.name, ["good", "never"])
+        assert trained_recipes(instance) == []
+        assert dg.materialize([merged_model], partition_key="good", instance=instance).success
+        fail["now"] = True
+        assert not dg.materialize([merged_model], partition_key="good", instance=instance,
+                                  raise_on_error=False).success
+        assert not dg.materialize([merged_model], partition_key="never", instance=instance,
+                                  raise_on_error=False).success
+        status = instance.get_status_by_partition(dg.AssetKey("merged_model"), ["good"],
+                                                  RECIPE_PARTITIONS)
+        assert status["good"] == dg.AssetPartitionStatus.FAILED
+        assert trained_recipes(instance) == ["good"]

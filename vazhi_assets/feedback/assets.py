@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from vazhi_assets.feedback.store import FeedbackStore
-from vazhi_assets.gates import consumed_metadata
+from vazhi_assets.gates import consumed_metadata, latest_materialization
 from vazhi_assets.identity import code_version, table_version
 from vazhi_assets.metadata import markdown_table
 from vazhi_assets.resources import VazhiStorage
@@ -136,14 +136,13 @@ retrain_from_feedback = dg.define_asset_job(
 
 
 def trained_recipes(instance: dg.DagsterInstance) -> list[str]:
-    """Recipe partitions whose merged model exists: the models feedback can retrain."""
-    keys = instance.get_dynamic_partitions(RECIPE_PARTITIONS.name)
-    if not keys:
-        return []
-    status = instance.get_status_by_partition(dg.AssetKey("merged_model"), keys,
-                                              RECIPE_PARTITIONS)
-    return sorted(k for k, s in (status or {}).items()
-                  if s == dg.AssetPartitionStatus.MATERIALIZED)
+    """Recipe partitions with a materialized merged model: the models feedback can retrain.
+
+    A partition whose latest retrain failed still has its last good model (the failed run
+    replaced nothing), so it stays retrainable; the partition status would say FAILED."""
+    key = dg.AssetKey("merged_model")
+    return sorted(name for name in instance.get_dynamic_partitions(RECIPE_PARTITIONS.name)
+                  if latest_materialization(instance, key, name) is not None)
 
 
 @dg.sensor(job=retrain_from_feedback, minimum_interval_seconds=60,
