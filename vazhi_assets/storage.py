@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -13,11 +14,18 @@ import duckdb
 import polars as pl
 
 
+@functools.cache
+def _umask() -> int:
+    # os.umask can only be read by setting it: do that once, not around every write (another
+    # thread creating a file in between would get mode 0666)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def umask_mode(directory: bool = False) -> int:
     """The mode a plain ``open``/``mkdir`` would give under the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def make_shareable(path: Path) -> None:
